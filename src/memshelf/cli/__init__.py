@@ -1,0 +1,31 @@
+"""The ``memshelf`` command. Domain errors become one friendly line and exit code 2 here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from memshelf.cli import demo, doctor, store_cmds
+from memshelf.errors import MemshelfError
+
+app = typer.Typer(
+    name="memshelf",
+    help="Long-term memory for LangGraph agents: every user gets their own shelf.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("doctor")(doctor.doctor)
+app.command("reembed")(store_cmds.reembed)
+app.command("sweep")(store_cmds.sweep)
+app.command("demo")(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except MemshelfError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

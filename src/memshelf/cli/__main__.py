@@ -1,0 +1,3 @@
+from memshelf.cli import main
+
+main()

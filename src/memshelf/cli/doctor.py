@@ -1,0 +1,54 @@
+"""``memshelf doctor``: versions, paths and fingerprints, never a secret."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+from memshelf.cli._common import StoreUrl, build_settings
+from memshelf.config import redact
+
+_PACKAGES = ["memshelf", "langgraph", "langchain-core", "onnxruntime", "tokenizers", "numpy"]
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def doctor(store: StoreUrl = None) -> None:
+    """Print versions, the store path, the embedder fingerprint and connection-string hashes."""
+    from memshelf.embeddings import fingerprint, from_settings
+    from memshelf.stores import open_store, resolve_path
+
+    settings = build_settings(store)
+    typer.echo(f"python          {platform.python_version()} ({platform.machine()})")
+    typer.echo(f"sqlite          {sqlite3.sqlite_version}")
+    for name in _PACKAGES:
+        typer.echo(f"{name:<15} {_version(name)}")
+    typer.echo(f"data dir        {settings.data_dir}")
+    typer.echo(f"store url       {redact(settings.store_url)} (hash; unset = embedded default)")
+    typer.echo(f"store path      {resolve_path(settings.store_url, settings)}")
+    embed, dims = from_settings(settings)
+    configured = fingerprint(embed, dims)
+    typer.echo(f"embedder        {configured}")
+    with open_store(settings=settings, verify_embedder=False) as opened:
+        stats = opened.stats()
+    stored = stats["embedder"]
+    typer.echo(f"store embedder  {stored or '(none yet)'}")
+    typer.echo(
+        f"store contents  {stats['items']} items, {stats['vectors']} vectors, "
+        f"{stats['namespaces']} namespaces, {stats['file_bytes']:,} bytes"
+    )
+    if stored and stored != configured:
+        typer.secho(
+            "warning: the store was built with another embedder; run `memshelf reembed`.",
+            fg=typer.colors.YELLOW,
+        )
+    embed.embed_query("doctor check")  # loads and hash-checks the model files
+    typer.echo("embedder check  ok")

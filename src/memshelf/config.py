@@ -1,0 +1,80 @@
+"""One validated Settings object, read from MEMSHELF_* variables (and a .env file).
+
+Build it once at an edge (CLI, service, demo) and pass it down; core code never
+reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MINUTES_PER_DAY = 24 * 60
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("memshelf", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """memshelf settings; every field maps to a MEMSHELF_<NAME> environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEMSHELF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where databases and model files live.",
+    )
+    store_url: str | None = Field(
+        default=None,
+        description="Long-term store: sqlite:///abs/path.db, memory://, or unset for the "
+        "embedded default file in data_dir.",
+    )
+    embeddings: str = Field(
+        default="local",
+        description="`local` (bundled all-MiniLM-L6-v2, ONNX), `fake` (tests only), or a "
+        "LangChain init_embeddings string such as openai:text-embedding-3-small.",
+    )
+    embeddings_dims: int | None = Field(
+        default=None, gt=0, description="Vector length of a non-local embedder."
+    )
+    memory_ttl_days: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="Default time-to-live of an item, refreshed on every read; empty = forever.",
+    )
+    max_value_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest JSON value a put may store."
+    )
+    embed_threads: int = Field(default=0, ge=0, description="ONNX threads; 0 = all cores.")
+
+    @field_validator("memory_ttl_days", mode="before")
+    @classmethod
+    def _empty_ttl_means_forever(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def default_store_path(self) -> Path:
+        return self.data_dir / "memshelf.db"
+
+    @property
+    def default_ttl_minutes(self) -> float | None:
+        return None if self.memory_ttl_days is None else self.memory_ttl_days * MINUTES_PER_DAY
+
+
+def redact(secret: str | None) -> str:
+    """A short stable hash of a connection string, for logs: never the text itself."""
+    if not secret:
+        return "-"
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]

@@ -1,0 +1,83 @@
+"""Every error memshelf raises on purpose, so callers can catch one base class.
+
+Each message names the problem and the fix. The edges (CLI, service) turn
+these into friendly messages or HTTP statuses; the core never does.
+
+    MemshelfError
+    ├── ConfigurationError          bad or unsafe settings, unknown store URL
+    ├── NamespaceError              a namespace or user id that cannot be used
+    │   └── MissingUserIdError      no user id where one is required
+    ├── EmbeddingError              the embedder cannot be used
+    │   ├── EmbedderLoadError       model or tokenizer missing, corrupted or unreadable
+    │   ├── EmbeddingDimensionError vectors of the wrong length
+    │   └── EmbedderMismatchError   store built by another embedder (fix: memshelf reembed)
+    └── StoreError                  the store cannot serve the request
+        └── ValueTooLargeError      a value over the configured size limit
+"""
+
+from __future__ import annotations
+
+
+class MemshelfError(Exception):
+    """Base class of every error memshelf raises on purpose."""
+
+
+class ConfigurationError(MemshelfError, ValueError):
+    """Settings or options that cannot work; the message says which and how to fix them."""
+
+
+class NamespaceError(MemshelfError, ValueError):
+    """A namespace or user id that cannot be stored or searched safely."""
+
+
+class MissingUserIdError(NamespaceError):
+    """A user id was required and none (or an empty one) was given."""
+
+
+class EmbeddingError(MemshelfError):
+    """The embedder could not produce usable vectors."""
+
+
+class EmbedderLoadError(EmbeddingError):
+    """The embedding model or tokenizer could not be loaded."""
+
+
+class EmbeddingDimensionError(EmbeddingError, ValueError):
+    """An embedder returned vectors whose length differs from the configured dims."""
+
+
+class EmbedderMismatchError(EmbeddingError):
+    """The store's vectors were built by a different embedder than the one configured."""
+
+    def __init__(self, stored: str, configured: str, path: str | None = None) -> None:
+        self.stored = stored
+        self.configured = configured
+        where = f" at {path}" if path else ""
+        super().__init__(
+            f"The store{where} was built with embedder {stored!r}, but {configured!r} "
+            "is configured. Searching would compare vectors from different models. "
+            "Either configure the original embedder again, or run `memshelf reembed` "
+            "to re-embed every item with the configured one (no item is lost)."
+        )
+
+
+class StoreError(MemshelfError):
+    """The store could not serve a request."""
+
+
+class ValueTooLargeError(StoreError, ValueError):
+    """A value larger than the store accepts; nothing was written."""
+
+
+__all__ = [
+    "ConfigurationError",
+    "EmbedderLoadError",
+    "EmbedderMismatchError",
+    "EmbeddingDimensionError",
+    "EmbeddingError",
+    "MemshelfError",
+    "MissingUserIdError",
+    "NamespaceError",
+    "StoreError",
+    "ValueTooLargeError",
+]

@@ -1,0 +1,107 @@
+"""Store backends and :func:`open_store`, which picks one from a URL.
+
+``None`` is the embedded default file in the data directory;
+``sqlite:///absolute/path.db`` (or a plain path) a SQLite file; ``memory://`` an
+in-process SQLite database with the same semantics (for tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.store.base import IndexConfig, TTLConfig
+
+from memshelf.config import Settings
+from memshelf.errors import ConfigurationError
+from memshelf.stores.sqlite import SqliteStore
+
+DEFAULT_FIELDS = ["text"]
+SWEEP_INTERVAL_MINUTES = 60
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
+def default_index(settings: Settings) -> IndexConfig:
+    """Meaning search with the configured embedder over the ``text`` field of values."""
+    from memshelf.embeddings import from_settings
+
+    embed, dims = from_settings(settings)
+    return {"embed": embed, "dims": dims, "fields": list(DEFAULT_FIELDS)}
+
+
+def default_ttl(settings: Settings) -> TTLConfig | None:
+    """Items expire ``memory_ttl_days`` after their last read or write (default 90 days)."""
+    minutes = settings.default_ttl_minutes
+    if minutes is None:
+        return None
+    return {
+        "default_ttl": minutes,
+        "refresh_on_read": True,
+        "sweep_interval_minutes": SWEEP_INTERVAL_MINUTES,
+    }
+
+
+def resolve_path(url: str | None, settings: Settings) -> str:
+    """The SQLite path a store URL names (``:memory:`` for memory://)."""
+    if url is None or url == "":
+        return str(settings.default_store_path)
+    if url.startswith("memory://"):
+        return ":memory:"
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://") :]
+        if path in ("", "/", "/:memory:", ":memory:"):
+            return ":memory:"
+        if not path.startswith("/"):
+            raise ConfigurationError(
+                f"sqlite URLs need an absolute path: sqlite:///absolute/path.db (got {url!r})."
+            )
+        return path
+    if url.startswith(("redis://", "rediss://")):
+        raise ConfigurationError(
+            "The Redis backend is not part of this memshelf build yet; use the embedded "
+            "default (unset MEMSHELF_STORE_URL) or sqlite:///absolute/path.db."
+        )
+    if "://" in url:
+        raise ConfigurationError(
+            f"Unknown store URL scheme in {url.split('://')[0]!r}://…; use "
+            "sqlite:///absolute/path.db, memory:// or leave it unset for the default file."
+        )
+    return str(Path(url).expanduser().resolve())
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    settings: Settings | None = None,
+    index: IndexConfig | None = DEFAULT,
+    ttl: TTLConfig | None = DEFAULT,
+    **options: Any,
+) -> SqliteStore:
+    """Open a memshelf store; usable as a context manager.
+
+    By default it is indexed for meaning with the configured embedder on the
+    ``text`` field and items get a 90-day refresh-on-read TTL. ``index`` and
+    ``ttl`` take LangGraph's own ``IndexConfig`` / ``TTLConfig`` (``None`` turns
+    them off); other options go to the backend (e.g. ``keyword_weight``).
+    """
+    settings = settings or Settings()
+    if url is None:
+        url = settings.store_url
+    path = resolve_path(url, settings)
+    options.setdefault("max_value_bytes", settings.max_value_bytes)
+    return SqliteStore(
+        path,
+        index=default_index(settings) if index is DEFAULT else index,
+        ttl=default_ttl(settings) if ttl is DEFAULT else ttl,
+        **options,
+    )
+
+
+__all__ = ["DEFAULT_FIELDS", "SqliteStore", "default_index", "default_ttl", "open_store"]

@@ -1,0 +1,685 @@
+"""memshelf's embedded store: a LangGraph ``BaseStore`` in one SQLite file.
+
+Items, their vectors and a keyword index live in one WAL-mode database, so a
+put is atomic and durable across restarts. Vector search needs no SQLite
+extension (this Python's ``sqlite3`` cannot load any): each namespace's
+vectors are cached in process as one float32 matrix (see ``vectors.py``) and
+searched exactly; ``PRAGMA data_version`` tells us when another process wrote,
+so every process sees every commit. Keyword search is SQLite FTS5, scoped to a
+namespace by opaque per-prefix tokens, and fused with the cosine score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+)
+
+from memshelf.embeddings import fingerprint as embedder_fingerprint
+from memshelf.errors import (
+    EmbedderMismatchError,
+    MemshelfError,
+    StoreError,
+    ValueTooLargeError,
+)
+from memshelf.namespaces import validate_namespace
+from memshelf.stores import _query as q
+from memshelf.stores.vectors import VectorBlock, as_unit_matrix, best_per_item
+
+SCHEMA_VERSION = 1
+DEFAULT_MAX_VALUE_BYTES = 256 * 1024
+_QUERY_CACHE_SIZE = 512
+_SQL_CHUNK = 500
+_KEYWORD_HITS = 200
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            ns TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            expires_at REAL,
+            ttl_minutes REAL,
+            index_spec TEXT,
+            UNIQUE (ns, key)
+        )""",
+        "CREATE INDEX items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL",
+        "CREATE INDEX items_ns_updated ON items (ns, updated_at)",
+        """CREATE TABLE vectors (
+            item_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            ns TEXT NOT NULL,
+            vec BLOB NOT NULL,
+            PRIMARY KEY (item_id, path)
+        )""",
+        "CREATE INDEX vectors_ns ON vectors (ns)",
+        "CREATE VIRTUAL TABLE items_fts USING fts5(text, tags)",
+        """CREATE TRIGGER items_delete AFTER DELETE ON items BEGIN
+            DELETE FROM vectors WHERE item_id = old.id;
+            DELETE FROM items_fts WHERE rowid = old.id;
+        END""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+}
+
+_ROW = "id, ns, key, value, created_at, updated_at"
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _item(
+    row: sqlite3.Row | tuple[Any, ...], score: float | None = None, search: bool = False
+) -> Item:
+    _, ns, key, value, created, updated = row[:6]
+    kwargs = {
+        "namespace": q.decode_ns(ns),
+        "key": key,
+        "value": json.loads(value),
+        "created_at": _ts(created),
+        "updated_at": _ts(updated),
+    }
+    return SearchItem(**kwargs, score=score) if search else Item(**kwargs)
+
+
+@dataclass
+class _Plan:
+    """What a batch must embed before it touches the database."""
+
+    puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    owners: list[tuple[tuple[tuple[str, ...], str], str]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    blobs: dict[tuple[tuple[str, ...], str], str | None] = field(default_factory=dict)
+
+
+class SqliteStore(BaseStore):
+    """A durable, searchable LangGraph store in a single SQLite file (or ``:memory:``)."""
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        keyword_weight: float = q.DEFAULT_KEYWORD_WEIGHT,
+        embedder_id: str | None = None,
+        verify_embedder: bool = True,
+    ) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.ttl_config = dict(ttl) if ttl else None  # type: ignore[assignment]
+        self.max_value_bytes = max_value_bytes
+        if not 0.0 <= keyword_weight <= 1.0:
+            raise MemshelfError(f"keyword_weight must be within [0, 1], got {keyword_weight}.")
+        self.keyword_weight = keyword_weight
+        self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
+        self.embeddings: Embeddings | None = None
+        self.dims = 0
+        self.embedder_id: str | None = None
+        if index:
+            if "embed" not in index or "dims" not in index:
+                raise MemshelfError(
+                    "index needs both 'embed' and 'dims', e.g. "
+                    "{'embed': embedder, 'dims': 384, 'fields': ['text']}."
+                )
+            self.embeddings = ensure_embeddings(index["embed"])
+            self.dims = int(index["dims"])
+            self.embedder_id = embedder_id or embedder_fingerprint(index["embed"], self.dims)
+        self._fields = q.tokenized_fields((index or {}).get("fields") or ["$"])
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._blocks: dict[str, VectorBlock] = {}
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._data_version = -1
+        self._last_sweep = time.time()
+        self._closed = False
+        self._setup(verify_embedder)
+
+    # ----------------------------------------------------------------- lifecycle
+    def _setup(self, verify_embedder: bool) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock, self._tx():
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer memshelf (schema {version} > "
+                    f"{SCHEMA_VERSION}). Upgrade memshelf: pip install -U memshelf."
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {step}")
+            if self.embedder_id:
+                self._claim_embedder(verify_embedder)
+
+    def _claim_embedder(self, verify: bool) -> None:
+        stored = self.meta("embedder")
+        if stored and stored != self.embedder_id and verify and self._has_vectors():
+            raise EmbedderMismatchError(stored, self.embedder_id or "", self.path)
+        if stored != self.embedder_id and (not stored or not self._has_vectors()):
+            self._set_meta("embedder", self.embedder_id or "")
+
+    def _has_vectors(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is not None
+
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r}, embedder={self.embedder_id!r})"
+
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> SqliteStore._Tx:
+        return SqliteStore._Tx(self._conn)
+
+    # ----------------------------------------------------------------- batching
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        plan = self._plan(ops)
+        vectors = self._embed_texts(plan.texts)
+        queries = self._embed_queries(plan.queries)
+        return self._execute(ops, plan, vectors, queries)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        plan = self._plan(ops)
+        vectors = None
+        if plan.texts and self.embeddings is not None:
+            vectors = as_unit_matrix(await self.embeddings.aembed_documents(plan.texts), self.dims)
+        missing = [t for t in plan.queries if t not in self._query_cache]
+        if missing and self.embeddings is not None:
+            found = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
+            self._remember_queries(missing, as_unit_matrix(found, self.dims))
+        queries = self._embed_queries(plan.queries)
+        return await asyncio.to_thread(self._execute, ops, plan, vectors, queries)
+
+    def _plan(self, ops: list[Op]) -> _Plan:
+        plan = _Plan()
+        for op in ops:
+            if isinstance(op, PutOp):
+                q.encode_ns(op.namespace)
+                if op.value is not None and not isinstance(op.value, dict):
+                    raise StoreError(
+                        f"Values must be dicts (JSON objects), got {type(op.value).__name__}."
+                    )
+                plan.puts[(op.namespace, op.key)] = op
+                plan.blobs[(op.namespace, op.key)] = self._encode_value(op)
+            elif isinstance(op, GetOp):
+                q.encode_ns(op.namespace)
+            elif isinstance(op, SearchOp):
+                if op.namespace_prefix:
+                    q.encode_ns(op.namespace_prefix)
+                if op.query and self.embeddings is not None:
+                    plan.queries.append(op.query)
+            elif isinstance(op, ListNamespacesOp):
+                for condition in op.match_conditions or ():
+                    validate_namespace(tuple(condition.path))
+            else:
+                raise StoreError(f"Unknown operation type: {type(op).__name__}")
+        for target, op in plan.puts.items():
+            if op.value is None:
+                continue
+            for path, text in q.texts_to_index(op.value, op.index, self._fields):
+                plan.owners.append((target, path))
+                plan.texts.append(text)
+        return plan
+
+    def _encode_value(self, op: PutOp) -> str | None:
+        """The value as compact JSON, checked before anything is embedded or written."""
+        if op.value is None:
+            return None
+        try:
+            blob = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"The value for key {op.key!r} is not JSON-serialisable ({exc}); "
+                "store plain dicts, lists, strings, numbers and booleans."
+            ) from exc
+        size = len(blob.encode("utf-8"))
+        if size > self.max_value_bytes:
+            raise ValueTooLargeError(
+                f"The value for key {op.key!r} is {size:,} bytes; the limit is "
+                f"{self.max_value_bytes:,}. Store a distilled fact rather than a "
+                "transcript, or raise MEMSHELF_MAX_VALUE_BYTES. Nothing was written."
+            )
+        return blob
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray | None:
+        if not texts or self.embeddings is None:
+            return None
+        return as_unit_matrix(self.embeddings.embed_documents(texts), self.dims)
+
+    def _remember_queries(self, texts: list[str], mat: np.ndarray) -> None:
+        for text, vec in zip(texts, mat, strict=True):
+            self._query_cache[text] = vec
+            self._query_cache.move_to_end(text)
+        while len(self._query_cache) > _QUERY_CACHE_SIZE:
+            self._query_cache.popitem(last=False)
+
+    def _embed_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if not texts or self.embeddings is None:
+            return {}
+        missing = list(dict.fromkeys(t for t in texts if t not in self._query_cache))
+        if missing:
+            found = [self.embeddings.embed_query(t) for t in missing]
+            self._remember_queries(missing, as_unit_matrix(found, self.dims))
+        return {t: self._query_cache[t] for t in texts}
+
+    def _execute(
+        self,
+        ops: list[Op],
+        plan: _Plan,
+        vectors: np.ndarray | None,
+        queries: dict[str, np.ndarray],
+    ) -> list[Result]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("This store is closed; open a new one with memshelf.open_store().")
+            self._sync_with_other_writers()
+            now = time.time()
+            results: list[Result] = []
+            refresh: set[int] = set()
+            for op in ops:
+                if isinstance(op, GetOp):
+                    results.append(self._get(op, now, refresh))
+                elif isinstance(op, SearchOp):
+                    results.append(self._search(op, queries.get(op.query or ""), now, refresh))
+                elif isinstance(op, ListNamespacesOp):
+                    results.append(self._list_namespaces(op, now))
+                else:
+                    results.append(None)
+            if plan.puts or refresh:
+                self._write(plan, vectors, refresh, now)
+            self._maybe_sweep(now)
+            return results
+
+    def _sync_with_other_writers(self) -> None:
+        """Drop cached vectors when another connection has committed since we last looked."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            if self._data_version != -1:
+                self._blocks.clear()
+            self._data_version = version
+
+    # ----------------------------------------------------------------- reads
+    def _refreshes(self, refresh_ttl: bool | None) -> bool:
+        if refresh_ttl is not None:
+            return refresh_ttl
+        return bool((self.ttl_config or {}).get("refresh_on_read", True))
+
+    def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
+        row = self._conn.execute(
+            f"SELECT {_ROW}, ttl_minutes FROM items WHERE ns = ? AND key = ? AND {_LIVE}",
+            (q.encode_ns(op.namespace), op.key, now),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[6] is not None and self._refreshes(op.refresh_ttl):
+            refresh.add(row[0])
+        return _item(row)
+
+    def _namespaces_under(self, prefix: tuple[str, ...]) -> list[str]:
+        if not prefix:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT ns FROM items")]
+        exact, low, high = q.ns_range(prefix)
+        found = [exact]
+        nested = "SELECT DISTINCT ns FROM items WHERE ns >= ? AND ns < ?"
+        if self._conn.execute(nested + " LIMIT 1", (low, high)).fetchone():
+            found += [r[0] for r in self._conn.execute(nested, (low, high))]
+        return found
+
+    def _block(self, ns: str) -> VectorBlock:
+        block = self._blocks.get(ns)
+        if block is None:
+            rows = self._conn.execute(
+                "SELECT item_id, vec FROM vectors WHERE ns = ?", (ns,)
+            ).fetchall()
+            block = VectorBlock(self.dims, capacity=max(64, len(rows)))
+            if rows:
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                block.add(ids, mat.reshape(len(rows), self.dims))
+            self._blocks[ns] = block
+        return block
+
+    def _keyword_hits(self, prefix: tuple[str, ...], query: str) -> dict[int, float]:
+        terms = q.keyword_terms(query)
+        if not terms:
+            return {}
+        text = "text : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+        match = f'tags : "{q.prefix_tag(prefix)}" AND {text}' if prefix else text
+        rows = self._conn.execute(
+            "SELECT rowid, -bm25(items_fts, 1.0, 0.0) AS s FROM items_fts "
+            "WHERE items_fts MATCH ? ORDER BY s DESC LIMIT ?",
+            (match, _KEYWORD_HITS),
+        ).fetchall()
+        if not rows:
+            return {}
+        best = max(r[1] for r in rows) or 1.0
+        return {int(r[0]): float(r[1]) / best for r in rows}
+
+    def _ranked(
+        self, op: SearchOp, query_vec: np.ndarray | None
+    ) -> Iterator[list[tuple[int, float]]]:
+        """Chunks of (item id, score), best first: dense and keyword scores fused."""
+        prefix = tuple(op.namespace_prefix)
+        keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
+        if query_vec is None:
+            ordered = sorted(keyword.items(), key=lambda kv: -kv[1])
+            for start in range(0, len(ordered), _SQL_CHUNK):
+                yield ordered[start : start + _SQL_CHUNK]
+            return
+        parts = [self._block(ns).scores(query_vec) for ns in self._namespaces_under(prefix)]
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        dense = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+        scores = dense
+        if keyword:
+            bonus = np.zeros(len(ids), dtype=np.float32)
+            kw_ids = np.fromiter(keyword, dtype=np.int64, count=len(keyword))
+            kw_val = np.fromiter(keyword.values(), dtype=np.float32, count=len(keyword))
+            order = np.argsort(kw_ids)
+            kw_ids, kw_val = kw_ids[order], kw_val[order]
+            pos = np.clip(np.searchsorted(kw_ids, ids), 0, len(kw_ids) - 1)
+            hit = kw_ids[pos] == ids
+            bonus[hit] = kw_val[pos[hit]]
+            w = self.keyword_weight
+            scores = (1.0 - w) * dense + w * bonus
+        want = max(2 * (op.offset + op.limit), 32)
+        done = 0
+        while True:
+            best = best_per_item(ids, scores, want)
+            if len(best) > done:
+                yield best[done:]
+                done = len(best)
+            if len(best) < want:
+                return
+            want *= 4
+
+    def _search(
+        self, op: SearchOp, query_vec: np.ndarray | None, now: float, refresh: set[int]
+    ) -> list[SearchItem]:
+        need = op.offset + op.limit
+        if op.limit <= 0:
+            return []
+        rows: list[tuple[tuple[Any, ...], float | None]] = []
+        seen: set[int] = set()
+        if op.query and (query_vec is not None or self.keyword_weight > 0):
+            for chunk in self._ranked(op, query_vec):
+                fetched = self._fetch(op, [i for i, _ in chunk], now)
+                for item_id, score in chunk:
+                    seen.add(item_id)
+                    row = fetched.get(item_id)
+                    if row is not None:
+                        rows.append((row, score))
+                if len(rows) >= need:
+                    break
+        if len(rows) < need:
+            rows.extend((row, None) for row in self._scan(op, now, need - len(rows), seen))
+        page = rows[op.offset : need]
+        if self._refreshes(op.refresh_ttl):
+            refresh.update(row[0] for row, _ in page if row[6] is not None)
+        return [_item(row, score, search=True) for row, score in page]  # type: ignore[misc]
+
+    def _fetch(self, op: SearchOp, ids: list[int], now: float) -> dict[int, tuple[Any, ...]]:
+        out: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(ids), _SQL_CHUNK):
+            part = ids[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(part))
+            for row in self._conn.execute(
+                f"SELECT {_ROW}, ttl_minutes FROM items WHERE id IN ({marks}) AND {_LIVE}",
+                (*part, now),
+            ):
+                if q.matches_filter(json.loads(row[3]), op.filter):
+                    out[row[0]] = row
+        return out
+
+    def _scan(
+        self, op: SearchOp, now: float, want: int, skip: set[int]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Items under the prefix in recency order, filtered: listings, and scoreless tails."""
+        prefix = tuple(op.namespace_prefix)
+        where, args = f"{_LIVE}", [now]
+        if prefix:
+            exact, low, high = q.ns_range(prefix)
+            where += " AND (ns = ? OR (ns >= ? AND ns < ?))"
+            args += [exact, low, high]  # type: ignore[list-item]
+        if op.query:
+            where += " AND id NOT IN (SELECT item_id FROM vectors)" if self.embeddings else ""
+        sql = (
+            f"SELECT {_ROW}, ttl_minutes FROM items WHERE {where} "
+            "ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        page = max(want, 64) if op.filter else want
+        offset, produced = 0, 0
+        while produced < want:
+            batch = self._conn.execute(sql, (*args, page, offset)).fetchall()
+            for row in batch:
+                if row[0] in skip or not q.matches_filter(json.loads(row[3]), op.filter):
+                    continue
+                yield row
+                produced += 1
+                if produced >= want:
+                    return
+            if len(batch) < page:
+                return
+            offset += page
+
+    def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        rows = self._conn.execute(f"SELECT DISTINCT ns FROM items WHERE {_LIVE}", (now,))
+        namespaces = (q.decode_ns(r[0]) for r in rows)
+        return q.list_namespaces(namespaces, op.match_conditions, op.max_depth, op.limit, op.offset)
+
+    # ----------------------------------------------------------------- writes
+    def _write(
+        self, plan: _Plan, vectors: np.ndarray | None, refresh: set[int], now: float
+    ) -> None:
+        rows_of: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        for row, owner in enumerate(plan.owners):
+            rows_of.setdefault(owner[0], []).append(row)
+        changed: list[tuple[str, int, np.ndarray | None, np.ndarray | None]] = []
+        with self._tx() as conn:
+            if refresh:
+                ids = list(refresh)
+                for start in range(0, len(ids), _SQL_CHUNK):
+                    part = ids[start : start + _SQL_CHUNK]
+                    conn.execute(
+                        "UPDATE items SET expires_at = ? + ttl_minutes * 60.0 WHERE "
+                        f"ttl_minutes IS NOT NULL AND id IN ({','.join('?' * len(part))})",
+                        (now, *part),
+                    )
+            for target, op in plan.puts.items():
+                ns, blob = q.encode_ns(op.namespace), plan.blobs[target]
+                if blob is None:
+                    gone = conn.execute(
+                        "DELETE FROM items WHERE ns = ? AND key = ? RETURNING id", (ns, op.key)
+                    ).fetchone()
+                    if gone:
+                        changed.append((ns, gone[0], None, None))
+                    continue
+                item_id = self._upsert(conn, op, ns, blob, now)
+                rows = rows_of.get((op.namespace, op.key), [])
+                texts = [plan.texts[r] for r in rows] if rows else []
+                mat = vectors[rows] if vectors is not None and rows else None
+                paths = [plan.owners[r][1] for r in rows]
+                if mat is not None:
+                    conn.executemany(
+                        "INSERT INTO vectors(item_id, path, ns, vec) VALUES (?, ?, ?, ?)",
+                        [(item_id, p, ns, v.tobytes()) for p, v in zip(paths, mat, strict=True)],
+                    )
+                if texts:
+                    conn.execute(
+                        "INSERT INTO items_fts(rowid, text, tags) VALUES (?, ?, ?)",
+                        (item_id, "\n".join(texts), " ".join(q.ns_tags(op.namespace))),
+                    )
+                changed.append((ns, item_id, np.full(len(rows), item_id, np.int64), mat))
+        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        for ns, item_id, owner_ids, mat in changed:
+            block = self._blocks.get(ns)
+            if block is not None:
+                block.remove(item_id)
+                if owner_ids is not None and mat is not None:
+                    block.add(owner_ids, mat)
+
+    def _upsert(self, conn: sqlite3.Connection, op: PutOp, ns: str, blob: str, now: float) -> int:
+        ttl = op.ttl
+        if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0 or math.isnan(ttl)):
+            raise StoreError(f"ttl must be a positive number of minutes or None, got {ttl!r}.")
+        expires = now + ttl * 60.0 if ttl is not None else None
+        spec = None if op.index is None else json.dumps(op.index)
+        row = conn.execute(
+            "INSERT INTO items(ns, key, value, created_at, updated_at, expires_at, ttl_minutes, "
+            "index_spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET "
+            "value = excluded.value, updated_at = excluded.updated_at, "
+            "created_at = CASE WHEN items.expires_at IS NOT NULL AND items.expires_at <= "
+            "excluded.updated_at THEN excluded.created_at ELSE items.created_at END, "
+            "expires_at = excluded.expires_at, ttl_minutes = excluded.ttl_minutes, "
+            "index_spec = excluded.index_spec RETURNING id",
+            (ns, op.key, blob, now, now, expires, ttl, spec),
+        ).fetchone()
+        item_id = int(row[0])
+        conn.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
+        conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+        return item_id
+
+    # ----------------------------------------------------------------- TTL
+    def sweep_ttl(self) -> int:
+        """Delete expired items, with their vectors and keyword entries; returns how many."""
+        with self._lock:
+            self._sync_with_other_writers()
+            with self._tx() as conn:
+                gone = conn.execute(
+                    "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ? "
+                    "RETURNING id, ns",
+                    (time.time(),),
+                ).fetchall()
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            for item_id, ns in gone:
+                block = self._blocks.get(ns)
+                if block is not None:
+                    block.remove(item_id)
+            self._last_sweep = time.time()
+            return len(gone)
+
+    def _maybe_sweep(self, now: float) -> None:
+        interval = (self.ttl_config or {}).get("sweep_interval_minutes")
+        if interval and now - self._last_sweep >= interval * 60.0:
+            self.sweep_ttl()
+
+    # ----------------------------------------------------------------- maintenance
+    def stats(self) -> dict[str, Any]:
+        """Counts for `memshelf doctor`: items, vectors, namespaces, file size, embedder."""
+        with self._lock:
+            conn = self._conn
+            size = Path(self.path).stat().st_size if self.path != ":memory:" else 0
+            return {
+                "path": self.path,
+                "items": conn.execute("SELECT count(*) FROM items").fetchone()[0],
+                "vectors": conn.execute("SELECT count(*) FROM vectors").fetchone()[0],
+                "namespaces": conn.execute("SELECT count(DISTINCT ns) FROM items").fetchone()[0],
+                "file_bytes": size,
+                "embedder": self.meta("embedder"),
+                "schema": conn.execute("PRAGMA user_version").fetchone()[0],
+            }
+
+    def reembed(self, batch_size: int = 256) -> int:
+        """Re-embed every indexed item with the configured embedder, atomically.
+
+        All new vectors are computed before the database changes; the swap is one
+        transaction, so an error part-way leaves every old vector in place.
+        """
+        if self.embeddings is None:
+            raise MemshelfError("reembed needs a store opened with an index (an embedder).")
+        with self._lock:
+            rows = self._conn.execute("SELECT id, ns, value, index_spec FROM items").fetchall()
+        owners: list[tuple[int, str, str]] = []
+        texts: list[str] = []
+        for item_id, ns, value, spec in rows:
+            index = None if spec is None else json.loads(spec)
+            for path, text in q.texts_to_index(json.loads(value), index, self._fields):
+                owners.append((item_id, ns, path))
+                texts.append(text)
+        parts = [
+            as_unit_matrix(self.embeddings.embed_documents(texts[i : i + batch_size]), self.dims)
+            for i in range(0, len(texts), batch_size)
+        ]
+        mat = np.concatenate(parts) if parts else np.zeros((0, self.dims), np.float32)
+        with self._lock, self._tx() as conn:
+            conn.execute("DELETE FROM vectors")
+            conn.executemany(
+                "INSERT INTO vectors(item_id, path, ns, vec) VALUES (?, ?, ?, ?)",
+                [(i, p, ns, v.tobytes()) for (i, ns, p), v in zip(owners, mat, strict=True)],
+            )
+            self._set_meta("embedder", self.embedder_id or "")
+        with self._lock:
+            self._blocks.clear()
+        return len({o[0] for o in owners})

@@ -1,0 +1,27 @@
+"""Shared fixtures: isolated settings (never the user's real data dir) and store factories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memshelf.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data dir; no MEMSHELF_* variable leaks in from the shell."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("MEMSHELF_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MEMSHELF_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    yield Settings(data_dir=tmp_path / "data")

@@ -1,0 +1,121 @@
+"""A real file: restarts, other processes, embedder bookkeeping and errors that lose nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from langgraph.store.base import PutOp
+
+from memshelf.embeddings import FakeEmbedder
+from memshelf.errors import (
+    EmbedderMismatchError,
+    EmbeddingDimensionError,
+    StoreError,
+    ValueTooLargeError,
+)
+from memshelf.stores.sqlite import SqliteStore
+from tests.contract.conftest import DIMS, StoreFactory, fake_index
+
+
+def test_survives_reopen(make_memshelf_store: StoreFactory, tmp_path: Path) -> None:
+    path = tmp_path / "durable.db"
+    first = make_memshelf_store(index=fake_index(), path=path)
+    first.put(("m", "u"), "a", {"text": "I deploy on fly io"})
+    first.close()
+    second = make_memshelf_store(index=fake_index(), path=path)
+    assert second.get(("m", "u"), "a") is not None
+    assert second.search(("m", "u"), query="deploy fly", limit=1)[0].key == "a"
+
+
+def test_another_process_sees_every_commit(
+    make_memshelf_store: StoreFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "shared.db"
+    store = make_memshelf_store(index=fake_index(), path=path)
+    store.put(("m", "u"), "old", {"text": "tea"})
+    assert store.search(("m", "u"), query="fly io deploy", limit=5)  # vectors now cached
+    script = textwrap.dedent(
+        f"""
+        from memshelf.embeddings import FakeEmbedder
+        from memshelf.stores.sqlite import SqliteStore
+        s = SqliteStore({str(path)!r}, index={{"embed": FakeEmbedder({DIMS}), "dims": {DIMS},
+                                             "fields": ["text"]}})
+        assert s.get(("m", "u"), "old") is not None
+        s.put(("m", "u"), "new", {{"text": "I deploy on fly io"}})
+        s.close()
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    hits = store.search(("m", "u"), query="fly io deploy", limit=5)
+    assert hits[0].key == "new"
+
+
+def test_embedder_mismatch_is_refused_and_reembed_fixes_it(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with SqliteStore(path, index=fake_index()) as store:
+        for i in range(5):
+            store.put(("m", "u"), f"k{i}", {"text": f"fact number {i} about fly io"})
+        store.put(("m", "u"), "plain", {"text": "not indexed"}, index=False)
+    other = {"embed": FakeEmbedder(DIMS, seed=7), "dims": DIMS, "fields": ["text"]}
+    with pytest.raises(EmbedderMismatchError) as err:
+        SqliteStore(path, index=other)
+    message = str(err.value)
+    assert "fake:hashed-words:64:0" in message and "fake:hashed-words:64:7" in message
+    assert "memshelf reembed" in message
+    with SqliteStore(path, index=other, verify_embedder=False) as store:
+        assert store.reembed(batch_size=2) == 5
+    with SqliteStore(path, index=other) as store:
+        assert store.stats()["items"] == 6
+        assert store.stats()["vectors"] == 5
+        assert store.search(("m", "u"), query="fact number 3", limit=1)[0].key == "k3"
+
+
+def test_wrong_dimensions_fail_clearly_and_write_nothing(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "d.db", index=fake_index(dims=DIMS + 1)) as store:
+        with pytest.raises(EmbeddingDimensionError, match=r"length 64.*dims=65"):
+            store.put(("m",), "k", {"text": "hello"})
+        assert store.get(("m",), "k") is None
+
+
+def test_oversized_value_fails_and_keeps_the_old_one(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "big.db", index=fake_index(), max_value_bytes=1000) as store:
+        store.put(("m",), "k", {"text": "small"})
+        with pytest.raises(ValueTooLargeError, match="limit is 1,000"):
+            store.put(("m",), "k", {"text": "x" * 2000})
+        item = store.get(("m",), "k")
+        assert item is not None and item.value == {"text": "small"}
+
+
+def test_non_json_values_and_non_dicts_are_refused(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "j.db") as store:
+        with pytest.raises(StoreError, match="JSON"):
+            store.put(("m",), "k", {"when": object()})
+        with pytest.raises(StoreError, match="dicts"):
+            store.batch([PutOp(("m",), "k", [1])])  # type: ignore[arg-type]
+        assert store.get(("m",), "k") is None
+
+
+def test_a_failing_embedder_writes_nothing(tmp_path: Path) -> None:
+    def broken(texts: list[str]) -> list[list[float]]:
+        raise RuntimeError("provider down")
+
+    with SqliteStore(tmp_path / "f.db", index={"embed": broken, "dims": 3}) as store:
+        with pytest.raises(RuntimeError, match="provider down"):
+            store.put(("m",), "k", {"text": "hello"})
+        assert store.stats()["items"] == 0
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "c.db")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get(("m",), "k")
+
+
+def test_wal_mode_on_file(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "w.db") as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
