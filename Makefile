@@ -4,24 +4,39 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck unit bench setup setup-dev clean
+# llama.cpp built with default flags segfaults on CPUs with AMX (the first multi-token
+# decode); these flags avoid those kernels. pip caches the built wheel, so this costs
+# about 4 minutes once per machine.
+LLAMA_VERSION    := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+                    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+.PHONY: demo test lint typecheck unit bench setup setup-dev models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps re-run the install whenever pyproject.toml changes.
-$(VENV)/.base-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+$(VENV)/.llama-installed: | $(BIN)/python
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install "llama-cpp-python==$(LLAMA_VERSION)"
 	@touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[dev]'
+# Stamps re-run the install whenever pyproject.toml changes.
+$(VENV)/.base-installed: pyproject.toml $(VENV)/.llama-installed
+	$(PIP) install -e '.[local]'
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.llama-installed
+	$(PIP) install -e '.[local,dev]'
 	@touch $@ $(VENV)/.base-installed
 
 setup: $(VENV)/.base-installed
 setup-dev: $(VENV)/.dev-installed
 
-demo: setup
+# Idempotent: a verified model is not downloaded again.
+models: setup
+	$(BIN)/memshelf models install
+
+demo: setup models
 	$(BIN)/memshelf demo
 
 lint: setup-dev
@@ -31,7 +46,7 @@ lint: setup-dev
 typecheck: setup-dev
 	$(BIN)/mypy
 
-unit: setup-dev
+unit: setup-dev models
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -9,6 +9,10 @@ import pytest
 
 from memshelf.config import Settings
 
+# Local chat models are big and installed once per machine (`make models`): tests share
+# them, while every other piece of state lives in the test's own data dir.
+REAL_MODEL_DIR = Settings().model_dir
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,9 +23,10 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("MEMSHELF_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MEMSHELF_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEMSHELF_MODELS_DIR", str(REAL_MODEL_DIR))
     monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(data_dir=tmp_path / "data")
+    yield Settings(data_dir=tmp_path / "data", models_dir=REAL_MODEL_DIR)

@@ -53,6 +53,17 @@ class Settings(BaseSettings):
         default=256 * 1024, gt=0, description="Largest JSON value a put may store."
     )
     embed_threads: int = Field(default=0, ge=0, description="ONNX threads; 0 = all cores.")
+    models_dir: Path | None = Field(
+        default=None, description="Where local chat models live (default: <data_dir>/models)."
+    )
+    chat_model: str = Field(
+        default="local:qwen2.5-coder-1.5b",
+        description="Provider string: local:<name>, anthropic:<model>, openai:<model>, "
+        "ollama:<model>, or anything LangChain's init_chat_model accepts.",
+    )
+    llm_context: int = Field(default=4096, ge=512, description="Local model context (tokens).")
+    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores.")
+    llm_max_tokens: int = Field(default=512, gt=0, description="Longest local model answer.")
 
     @field_validator("memory_ttl_days", mode="before")
     @classmethod
@@ -63,6 +74,10 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def model_dir(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser()
 
     @property
     def default_store_path(self) -> Path:

@@ -11,8 +11,12 @@ these into friendly messages or HTTP statuses; the core never does.
     │   ├── EmbedderLoadError       model or tokenizer missing, corrupted or unreadable
     │   ├── EmbeddingDimensionError vectors of the wrong length
     │   └── EmbedderMismatchError   store built by another embedder (fix: memshelf reembed)
-    └── StoreError                  the store cannot serve the request
-        └── ValueTooLargeError      a value over the configured size limit
+    ├── StoreError                  the store cannot serve the request
+    │   └── ValueTooLargeError      a value over the configured size limit
+    └── ModelError                  the chat model cannot be used
+        ├── ModelNotInstalledError  local model not installed (fix: memshelf models install)
+        ├── ModelFileError          local model file corrupted, truncated or not the pinned one
+        └── ProviderKeyMissingError hosted provider chosen without its API key
 """
 
 from __future__ import annotations
@@ -69,6 +73,22 @@ class ValueTooLargeError(StoreError, ValueError):
     """A value larger than the store accepts; nothing was written."""
 
 
+class ModelError(MemshelfError):
+    """The chat model could not be created, loaded or called."""
+
+
+class ModelNotInstalledError(ModelError):
+    """The configured local model is not installed."""
+
+
+class ModelFileError(ModelError):
+    """The local model file is corrupted, truncated or not the pinned file."""
+
+
+class ProviderKeyMissingError(ModelError, ConfigurationError):
+    """A hosted provider was chosen but its API key variable is not set."""
+
+
 __all__ = [
     "ConfigurationError",
     "EmbedderLoadError",
@@ -77,7 +97,11 @@ __all__ = [
     "EmbeddingError",
     "MemshelfError",
     "MissingUserIdError",
+    "ModelError",
+    "ModelFileError",
+    "ModelNotInstalledError",
     "NamespaceError",
+    "ProviderKeyMissingError",
     "StoreError",
     "ValueTooLargeError",
 ]

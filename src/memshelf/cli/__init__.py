@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from memshelf.cli import demo, doctor, store_cmds
+from memshelf.cli import demo, doctor, models, store_cmds
 from memshelf.errors import MemshelfError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command("doctor")(doctor.doctor)
 app.command("reembed")(store_cmds.reembed)
 app.command("sweep")(store_cmds.sweep)
 app.command("demo")(demo.demo)
+app.add_typer(models.app, name="models")
 
 
 def main(argv: list[str] | None = None) -> None:

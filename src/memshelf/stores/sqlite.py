@@ -499,7 +499,7 @@ class SqliteStore(BaseStore):
                 f"SELECT {_ROW}, ttl_minutes FROM items WHERE id IN ({marks}) AND {_LIVE}",
                 (*part, now),
             ):
-                if q.matches_filter(json.loads(row[3]), op.filter):
+                if not op.filter or q.matches_filter(json.loads(row[3]), op.filter):
                     out[row[0]] = row
         return out
 
@@ -524,7 +524,9 @@ class SqliteStore(BaseStore):
         while produced < want:
             batch = self._conn.execute(sql, (*args, page, offset)).fetchall()
             for row in batch:
-                if row[0] in skip or not q.matches_filter(json.loads(row[3]), op.filter):
+                if row[0] in skip or (
+                    op.filter and not q.matches_filter(json.loads(row[3]), op.filter)
+                ):
                     continue
                 yield row
                 produced += 1
@@ -547,6 +549,8 @@ class SqliteStore(BaseStore):
         for row, owner in enumerate(plan.owners):
             rows_of.setdefault(owner[0], []).append(row)
         changed: list[tuple[str, int, np.ndarray | None, np.ndarray | None]] = []
+        vector_rows: list[tuple[int, str, str, bytes]] = []
+        keyword_rows: list[tuple[int, str, str]] = []
         with self._tx() as conn:
             if refresh:
                 ids = list(refresh)
@@ -557,6 +561,7 @@ class SqliteStore(BaseStore):
                         f"ttl_minutes IS NOT NULL AND id IN ({','.join('?' * len(part))})",
                         (now, *part),
                     )
+            newest = conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
             for target, op in plan.puts.items():
                 ns, blob = q.encode_ns(op.namespace), plan.blobs[target]
                 if blob is None:
@@ -566,22 +571,26 @@ class SqliteStore(BaseStore):
                     if gone:
                         changed.append((ns, gone[0], None, None))
                     continue
-                item_id = self._upsert(conn, op, ns, blob, now)
+                item_id = self._upsert(conn, op, ns, blob, now, newest)
                 rows = rows_of.get((op.namespace, op.key), [])
                 texts = [plan.texts[r] for r in rows] if rows else []
                 mat = vectors[rows] if vectors is not None and rows else None
-                paths = [plan.owners[r][1] for r in rows]
                 if mat is not None:
-                    conn.executemany(
-                        "INSERT INTO vectors(item_id, path, ns, vec) VALUES (?, ?, ?, ?)",
-                        [(item_id, p, ns, v.tobytes()) for p, v in zip(paths, mat, strict=True)],
+                    vector_rows.extend(
+                        (item_id, plan.owners[r][1], ns, v.tobytes())
+                        for r, v in zip(rows, mat, strict=True)
                     )
                 if texts:
-                    conn.execute(
-                        "INSERT INTO items_fts(rowid, text, tags) VALUES (?, ?, ?)",
-                        (item_id, "\n".join(texts), " ".join(q.ns_tags(op.namespace))),
+                    keyword_rows.append(
+                        (item_id, "\n".join(texts), " ".join(q.ns_tags(op.namespace)))
                     )
                 changed.append((ns, item_id, np.full(len(rows), item_id, np.int64), mat))
+            conn.executemany(
+                "INSERT INTO vectors(item_id, path, ns, vec) VALUES (?, ?, ?, ?)", vector_rows
+            )
+            conn.executemany(
+                "INSERT INTO items_fts(rowid, text, tags) VALUES (?, ?, ?)", keyword_rows
+            )
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         for ns, item_id, owner_ids, mat in changed:
             block = self._blocks.get(ns)
@@ -590,7 +599,10 @@ class SqliteStore(BaseStore):
                 if owner_ids is not None and mat is not None:
                     block.add(owner_ids, mat)
 
-    def _upsert(self, conn: sqlite3.Connection, op: PutOp, ns: str, blob: str, now: float) -> int:
+    def _upsert(
+        self, conn: sqlite3.Connection, op: PutOp, ns: str, blob: str, now: float, newest: int
+    ) -> int:
+        """Insert or replace one item; ``newest`` is the largest id before this batch."""
         ttl = op.ttl
         if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0 or math.isnan(ttl)):
             raise StoreError(f"ttl must be a positive number of minutes or None, got {ttl!r}.")
@@ -607,8 +619,9 @@ class SqliteStore(BaseStore):
             (ns, op.key, blob, now, now, expires, ttl, spec),
         ).fetchone()
         item_id = int(row[0])
-        conn.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
-        conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+        if item_id <= newest:  # an existing row: drop its old vectors and keywords
+            conn.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
+            conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
         return item_id
 
     # ----------------------------------------------------------------- TTL
