@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MINUTES_PER_DAY = 24 * 60
@@ -24,7 +24,11 @@ class Settings(BaseSettings):
     """memshelf settings; every field maps to a MEMSHELF_<NAME> environment variable."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MEMSHELF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="MEMSHELF_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
     )
 
     data_dir: Path = Field(
@@ -64,6 +68,23 @@ class Settings(BaseSettings):
     llm_context: int = Field(default=4096, ge=512, description="Local model context (tokens).")
     llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores.")
     llm_max_tokens: int = Field(default=512, gt=0, description="Longest local model answer.")
+    recall_k: int = Field(default=5, gt=0, description="Facts recalled per turn at most.")
+    max_tool_rounds: int = Field(
+        default=4, gt=0, description="Tool round trips per turn before the agent must answer."
+    )
+    notes_dir: Path | None = Field(default=None, description="Folder of notes for search_notes.")
+    web_search: str = Field(default="none", description="Web search provider: none or tavily.")
+    web_search_url: str | None = Field(default=None, description="Override the provider's URL.")
+    tavily_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MEMSHELF_TAVILY_API_KEY", "TAVILY_API_KEY"),
+        description="Key for MEMSHELF_WEB_SEARCH=tavily.",
+    )
+    fetch_max_bytes: int = Field(default=1_000_000, gt=0, description="fetch_url size limit.")
+    fetch_timeout_s: float = Field(default=10.0, gt=0, description="fetch_url time limit.")
+    fetch_allow_private: bool = Field(
+        default=False, description="Let fetch_url reach private/loopback addresses."
+    )
 
     @field_validator("memory_ttl_days", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from memshelf.cli import demo, doctor, models, store_cmds
+from memshelf.cli import agent_cmds, demo, doctor, memories, models, store_cmds
 from memshelf.errors import MemshelfError
 
 app = typer.Typer(
@@ -20,7 +20,10 @@ app.command("doctor")(doctor.doctor)
 app.command("reembed")(store_cmds.reembed)
 app.command("sweep")(store_cmds.sweep)
 app.command("demo")(demo.demo)
+app.command("ask")(agent_cmds.ask)
+app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
+app.add_typer(memories.app, name="memories")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,18 @@ StoreUrl = Annotated[
     str | None,
     typer.Option("--store", help="Store URL (default: MEMSHELF_STORE_URL or the embedded file)."),
 ]
+ModelSpec = Annotated[
+    str | None,
+    typer.Option("--model", help="Chat model, e.g. local:qwen2.5-coder-1.5b or openai:gpt-4o."),
+]
+UserId = Annotated[str, typer.Option("--user", "-u", help="Whose shelf (the user id).")]
 
 
-def build_settings(store: str | None = None) -> Settings:
+def build_settings(store: str | None = None, model: str | None = None) -> Settings:
     settings = Settings()
+    updates: dict[str, str] = {}
     if store is not None:
-        settings = settings.model_copy(update={"store_url": store})
-    return settings
+        updates["store_url"] = store
+    if model is not None:
+        updates["chat_model"] = model
+    return settings.model_copy(update=updates) if updates else settings

@@ -1,9 +1,9 @@
-"""``memshelf demo``: the scripted memory walk-through on the embedded defaults.
+"""``memshelf demo``: the acceptance test users care about, on the embedded defaults.
 
-Step 1 stores facts for two users; step 2 runs in a *new process*, so what it
-finds came from the durable file, not this process's memory. It exits non-zero
-when any check fails. (The agent's three-thread demo replaces this once the
-agent exists.)
+1. thread A, user sukhveer states facts;  2. thread B asks where they deploy;
+3. a NEW process, thread C, asks what cloud they use (answered from the file);
+4. another user asks the same and gets none of sukhveer's facts.
+Exits non-zero if any step fails its check.
 """
 
 from __future__ import annotations
@@ -11,92 +11,91 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
 import typer
 
-from memshelf.cli._common import StoreUrl, build_settings
-from memshelf.namespaces import memories_namespace
+from memshelf.cli._common import ModelSpec, StoreUrl, build_settings
 
-FACTS = {
-    "sukhveer": {
-        "deploy": "Sukhveer deploys on Fly.io",
-        "style": "Sukhveer prefers answers with code",
-        "language": "Sukhveer's favourite programming language is Rust",
-    },
-    "alex": {
-        "deploy": "Alex runs everything on AWS Lambda",
-        "style": "Alex wants short answers without code",
-    },
-}
-# (user, question, the key whose fact must come first)
-CHECKS = [
-    ("sukhveer", "Where do I deploy?", "deploy"),
-    ("sukhveer", "Which cloud hosts my apps?", "deploy"),
-    ("sukhveer", "How should answers be formatted?", "style"),
-    ("alex", "Where do I deploy?", "deploy"),
-    ("sukhveer", "Fly.io", "deploy"),
-]
+USER = "sukhveer"
+OTHER = "alex"
+STATEMENT = "I'm Sukhveer, I deploy on Fly.io, and I prefer answers with code."
+ASK_B = "Where do I deploy?"
+ASK_C = "What cloud do I use?"
 
 
-def _ms(start: float) -> str:
-    return f"{(time.perf_counter() - start) * 1000:.1f} ms"
+def _show(step: str, result: Any, ok: bool, why: str) -> None:
+    typer.echo(f"\n[{step}] {'ok' if ok else 'FAILED'} — {why}")
+    facts = [f["text"] for f in result.recalled]
+    typer.echo(f"    recalled: {facts if facts else '(nothing)'}")
+    typer.echo(f"    reply:    {result.reply!r}")
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+    typer.echo(f"    time:     {result.total:.2f}s ({timing})")
+
+
+def _mentions_fly(text: str) -> bool:
+    return "fly" in text.lower()
 
 
 def demo(
     store: StoreUrl = None,
-    verify: Annotated[bool, typer.Option("--verify", hidden=True)] = False,
+    model: ModelSpec = None,
+    step: Annotated[str | None, typer.Option("--step", hidden=True)] = None,
+    run: Annotated[str | None, typer.Option("--run", hidden=True)] = None,
 ) -> None:
-    """Store facts for two users, then search them by meaning from a second process."""
-    from memshelf.stores import open_store
+    """Tell the agent a fact in thread A; ask in thread B; restart; ask in thread C."""
+    from memshelf.agent import build_agent
+    from memshelf.agent.runtime import require_store
+    from memshelf.agent.turn import run_turn
+    from memshelf.memory import list_facts
+    from memshelf.namespaces import memories_namespace
 
-    settings = build_settings(store)
-    if verify:
-        raise typer.Exit(_verify(settings.store_url))
-    typer.echo(f"memshelf demo — store: {settings.store_url or settings.default_store_path}")
+    settings = build_settings(store, model)
     start = time.perf_counter()
-    with open_store(settings=settings) as opened:
-        typer.echo(f"[1] opened the store ({_ms(start)})")
-        start = time.perf_counter()
-        for user, facts in FACTS.items():
-            for key, text in facts.items():
-                opened.put(memories_namespace(user), key, {"text": text})
-        count = sum(len(f) for f in FACTS.values())
-        typer.echo(f"[1] stored {count} facts for {len(FACTS)} users ({_ms(start)})")
-    typer.echo("[2] searching from a new process (proves the facts are on disk)…")
-    cmd = [sys.executable, "-m", "memshelf.cli", "demo", "--verify"]
-    if store is not None:
+    graph = build_agent(settings=settings)
+    shelf = require_store(graph.store)
+    loaded = time.perf_counter() - start
+    if step == "restart":
+        raise typer.Exit(_after_restart(graph, run or "x", loaded))
+    run = uuid.uuid4().hex[:6]
+    typer.echo(
+        f"memshelf demo (run {run}) — store {settings.store_url or settings.default_store_path}"
+    )
+    typer.echo(f"chat model {settings.chat_model}; agent ready in {loaded:.2f}s")
+    for user in (USER, OTHER):  # start from empty shelves so every check means something
+        for item in list_facts(shelf, user):
+            shelf.delete(memories_namespace(user), item.key)
+
+    result = run_turn(graph, USER, f"A-{run}", STATEMENT)
+    stored = [i.value["text"] for i in list_facts(shelf, USER)]
+    ok_a = any(_mentions_fly(t) for t in stored)
+    _show("1 thread A", result, ok_a, f"stored {stored}")
+
+    result = run_turn(graph, USER, f"B-{run}", ASK_B)
+    ok_b = _mentions_fly(result.reply)
+    _show("2 thread B", result, ok_b, "answered from memory" if ok_b else "no Fly.io in reply")
+
+    typer.echo("\n[3] restarting: a new process asks in thread C…")
+    cmd = [sys.executable, "-m", "memshelf.cli", "demo", "--step", "restart", "--run", run]
+    if store:
         cmd += ["--store", store]
-    code = subprocess.run(cmd, check=False).returncode
-    typer.echo("demo passed" if code == 0 else "demo FAILED")
-    raise typer.Exit(code)
+    if model:
+        cmd += ["--model", model]
+    ok_cd = subprocess.run(cmd, check=False).returncode == 0
+    passed = ok_a and ok_b and ok_cd
+    typer.echo("\ndemo passed" if passed else "\ndemo FAILED")
+    raise typer.Exit(0 if passed else 1)
 
 
-def _verify(store_url: str | None) -> int:
-    from memshelf.stores import open_store
+def _after_restart(graph: Any, run: str, loaded: float) -> int:
+    from memshelf.agent.turn import run_turn
 
-    failures = 0
-    start = time.perf_counter()
-    with open_store(store_url) as opened:
-        typer.echo(f"    opened the store again ({_ms(start)})")
-        for user, question, expected in CHECKS:
-            start = time.perf_counter()
-            hits = opened.search(memories_namespace(user), query=question, limit=3)
-            took = _ms(start)
-            owners_ok = all(h.namespace == memories_namespace(user) for h in hits)
-            ok = bool(hits) and hits[0].key == expected and owners_ok
-            failures += not ok
-            mark = "ok " if ok else "FAIL"
-            top = hits[0].value["text"] if hits else "(nothing)"
-            score = f"{hits[0].score:.2f}" if hits and hits[0].score is not None else "-"
-            typer.echo(f"    {mark} {user:>8}: {question!r} -> {top!r} (score {score}, {took})")
-        leaked = [
-            h
-            for h in opened.search(memories_namespace("sukhveer"), query="AWS Lambda", limit=10)
-            if "Alex" in h.value["text"]
-        ]
-        failures += bool(leaked)
-        typer.echo(
-            f"    {'FAIL' if leaked else 'ok  '} users stay apart: no Alex fact on Sukhveer's shelf"
-        )
-    return 1 if failures else 0
+    typer.echo(f"    (new process: agent ready in {loaded:.2f}s)")
+    result = run_turn(graph, USER, f"C-{run}", ASK_C)
+    ok_c = _mentions_fly(result.reply)
+    _show("3 thread C", result, ok_c, "answered from the durable store" if ok_c else "no Fly.io")
+    result = run_turn(graph, OTHER, f"D-{run}", ASK_B)
+    ok_d = not result.recalled and not _mentions_fly(result.reply)
+    _show("4 other user", result, ok_d, "no one else's facts" if ok_d else "LEAKED")
+    return 0 if ok_c and ok_d else 1

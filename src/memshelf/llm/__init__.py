@@ -64,8 +64,8 @@ def parse_spec(spec: str) -> ModelSpec:
             "Empty chat model. Set MEMSHELF_CHAT_MODEL (or --model) to e.g. "
             f"{DEFAULT_SPEC}, anthropic:claude-sonnet-4-5 or openai:gpt-4o-mini."
         )
-    if text == "local":
-        return ModelSpec("local", DEFAULT_LOCAL)
+    if text in ("local", "fake"):
+        return ModelSpec(text, DEFAULT_LOCAL if text == "local" else "rules")
     provider, sep, model = text.partition(":")
     if not sep:
         return ModelSpec(None, text)
@@ -85,6 +85,10 @@ def chat_model(
     settings = settings or Settings()
     env = os.environ if environ is None else environ
     parsed = parse_spec(spec or settings.chat_model)
+    if parsed.provider == "fake":
+        from memshelf.llm.fake import rule_based_chat_model
+
+        return rule_based_chat_model()
     if parsed.provider == "local":
         model = local_model(parsed.model)
         path = verify(model_path(model, settings.model_dir), model)

@@ -18,7 +18,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -46,6 +46,7 @@ _MODELS: dict[tuple[str, int, int], Any] = {}
 _LOAD_LOCK = threading.Lock()
 # Tokens kept free for the template's own framing around the messages.
 _TEMPLATE_SLACK = 64
+_PROMPT_CACHE_BYTES = 1 << 30
 
 
 @atexit.register
@@ -69,7 +70,9 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
                     "README section 'The local chat model' for the pip command and flags."
                 ) from exc
             try:
-                _MODELS[key] = Llama(
+                from llama_cpp.llama_cache import LlamaRAMCache
+
+                llama = Llama(
                     model_path=path,
                     n_ctx=n_ctx,
                     n_threads=n_threads,
@@ -77,6 +80,10 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
                     seed=0,
                     verbose=False,
                 )
+                # The agent alternates prompts (answer, extract facts, answer...); keeping
+                # the KV state of recent prompts lets each one resume from its cached prefix.
+                llama.set_cache(LlamaRAMCache(capacity_bytes=_PROMPT_CACHE_BYTES))
+                _MODELS[key] = llama
             except Exception as exc:
                 raise ModelFileError(
                     f"llama.cpp could not load {path}: {exc}. Delete it and run "
@@ -215,6 +222,8 @@ class LocalChatModel(BaseChatModel):
     """A chat model served by llama.cpp from a local GGUF file."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    late_system_messages: ClassVar[bool] = True  # its template accepts mid-chat system turns
 
     model_name: str
     model_path: str

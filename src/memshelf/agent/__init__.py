@@ -1,0 +1,6 @@
+"""The research agent that remembers: LangGraph graph, nodes, tools."""
+
+from memshelf.agent.graph import build_agent, default_checkpointer
+from memshelf.agent.state import AgentState
+
+__all__ = ["AgentState", "build_agent", "default_checkpointer"]

@@ -1,0 +1,74 @@
+"""Wiring only: recall → respond ⇄ tools → remember, compiled with both memory layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.store.base import BaseStore
+
+from memshelf.agent.nodes import Nodes
+from memshelf.agent.state import AgentState
+from memshelf.agent.tools import default_tools
+from memshelf.config import Settings
+
+
+def default_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
+    """Thread memory in a SQLite file beside the store (WAL, safe across processes)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(settings.data_dir) / "checkpoints.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    return SqliteSaver(conn)
+
+
+def build_agent(
+    *,
+    store: BaseStore | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    model: BaseChatModel | None = None,
+    tools: list[Any] | None = None,
+    settings: Settings | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The research agent, compiled with a checkpointer (threads) and a store (the user).
+
+    Defaults: memshelf's store from settings, a SQLite checkpointer in the data
+    dir, the configured chat model (local unless MEMSHELF_CHAT_MODEL says
+    otherwise) and every built-in tool.
+    """
+    settings = settings or Settings()
+    if store is None:
+        from memshelf.stores import open_store
+
+        store = open_store(settings=settings)
+    if checkpointer is None:
+        checkpointer = default_checkpointer(settings)
+    if model is None:
+        from memshelf.llm import chat_model
+
+        model = chat_model(settings=settings)
+    tools = default_tools(settings) if tools is None else tools
+    nodes = Nodes(model, tools, settings.recall_k, settings.max_tool_rounds)
+    graph = StateGraph(AgentState)
+    graph.add_node("recall", nodes.recall)
+    graph.add_node("respond", nodes.respond)
+    graph.add_node("remember", nodes.remember)
+    graph.add_edge(START, "recall")
+    graph.add_edge("recall", "respond")
+    if tools:
+        graph.add_node("tools", ToolNode(tools))
+        graph.add_conditional_edges("respond", nodes.route, ["tools", "remember"])
+        graph.add_edge("tools", "respond")
+    else:
+        graph.add_edge("respond", "remember")
+    graph.add_edge("remember", END)
+    return graph.compile(checkpointer=checkpointer, store=store)

@@ -1,0 +1,98 @@
+"""The agent's nodes, one job each: recall, respond, remember (and the tool loop's router)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Optional
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
+
+from memshelf.agent.prompts import SYSTEM_PROMPT
+from memshelf.agent.runtime import require_store, require_user_id
+from memshelf.agent.state import AgentState
+from memshelf.memory import Provenance, extract_facts, quote_facts, recall, save_fact
+
+
+def last_human(messages: Sequence[BaseMessage]) -> HumanMessage | None:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message
+    return None
+
+
+def _text(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else message.text()
+
+
+class Nodes:
+    """Node functions bound to one chat model and tool set."""
+
+    def __init__(self, model: BaseChatModel, tools: list[Any], recall_k: int, max_rounds: int):
+        self.model = model
+        self.tools = tools
+        self.with_tools = model.bind_tools(tools) if tools else model
+        self.recall_k = recall_k
+        self.max_rounds = max_rounds
+        # Local models keep the stable prefix (instructions + tools + history) in their
+        # prompt cache when the per-turn facts come late; hosted ones expect one system message.
+        self.facts_last = bool(getattr(model, "late_system_messages", False))
+
+    def recall(
+        self,
+        state: AgentState,
+        config: RunnableConfig,
+        *,
+        store: Optional[BaseStore] = None,  # noqa: UP045 (LangGraph injects by this spelling)
+    ) -> dict[str, Any]:
+        """Search the user's shelf with the latest user message."""
+        user_id = require_user_id(config)
+        store = require_store(store)
+        message = last_human(state["messages"])
+        facts = recall(store, user_id, _text(message), k=self.recall_k) if message else []
+        return {
+            "recalled": [{"key": f.key, "text": f.text, "score": f.score} for f in facts],
+            "tool_rounds": 0,
+        }
+
+    def prompt(self, state: AgentState) -> list[BaseMessage]:
+        facts = SystemMessage(quote_facts([f["text"] for f in state.get("recalled") or []]))
+        messages = list(state["messages"])
+        if not self.facts_last:
+            return [SystemMessage(SYSTEM_PROMPT + "\n\n" + str(facts.content)), *messages]
+        cut = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        return [SystemMessage(SYSTEM_PROMPT), *messages[:cut], facts, *messages[cut:]]
+
+    def respond(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        """The model answers, or asks for tools (until the round limit forces an answer)."""
+        rounds = state.get("tool_rounds", 0)
+        runnable = self.with_tools if rounds < self.max_rounds else self.model
+        reply = runnable.invoke(self.prompt(state), config)
+        return {"messages": [reply], "tool_rounds": rounds + (1 if _calls(reply) else 0)}
+
+    def route(self, state: AgentState) -> Literal["tools", "remember"]:
+        return "tools" if _calls(state["messages"][-1]) else "remember"
+
+    def remember(
+        self,
+        state: AgentState,
+        config: RunnableConfig,
+        *,
+        store: Optional[BaseStore] = None,  # noqa: UP045 (LangGraph injects by this spelling)
+    ) -> dict[str, Any]:
+        """Store what the user stated about themselves this turn, with provenance."""
+        user_id = require_user_id(config)
+        store = require_store(store)
+        message = last_human(state["messages"])
+        if message is not None:
+            thread = (config.get("configurable") or {}).get("thread_id")
+            provenance = Provenance(thread_id=thread, message_id=message.id)
+            for fact in extract_facts(self.model, _text(message)):
+                save_fact(store, user_id, fact, provenance)
+        return {}
+
+
+def _calls(message: BaseMessage) -> bool:
+    return isinstance(message, AIMessage) and bool(message.tool_calls)

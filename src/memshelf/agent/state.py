@@ -1,0 +1,14 @@
+"""The agent's graph state: the thread's messages plus what recall found this turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import MessagesState
+
+
+class AgentState(MessagesState):
+    """``recalled`` is replaced every turn; only ``messages`` accumulate in the thread."""
+
+    recalled: list[dict[str, Any]]
+    tool_rounds: int

@@ -1,0 +1,96 @@
+"""``memshelf ask`` (one scripted turn) and ``memshelf chat`` (interactive, streaming)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from memshelf.cli._common import ModelSpec, StoreUrl, UserId, build_settings
+
+
+def _agent(store: str | None, model: str | None) -> Any:
+    from memshelf.agent import build_agent
+
+    return build_agent(settings=build_settings(store, model))
+
+
+def ask(
+    message: Annotated[str, typer.Argument(help="What the user says.")],
+    user: UserId,
+    thread: Annotated[str, typer.Option("--thread", "-t", help="Conversation id.")] = "default",
+    store: StoreUrl = None,
+    model: ModelSpec = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show recall and timings.")
+    ] = False,
+) -> None:
+    """One turn: print the reply; exit 0 only once the turn's memories are written."""
+    from memshelf.agent.turn import run_turn
+
+    result = run_turn(_agent(store, model), user, thread, message)
+    if verbose:
+        for fact in result.recalled:
+            typer.secho(f"recalled: {fact['text']}", fg=typer.colors.CYAN, err=True)
+        timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+        typer.secho(f"timings: {timing}", fg=typer.colors.CYAN, err=True)
+    typer.echo(result.reply)
+
+
+HELP = "commands: /memories  /forget <fact>  /thread new  /quit"
+
+
+def chat(
+    user: UserId,
+    thread: Annotated[str | None, typer.Option("--thread", "-t")] = None,
+    store: StoreUrl = None,
+    model: ModelSpec = None,
+) -> None:
+    """Interactive chat with streaming replies and memory commands."""
+    from langchain_core.messages import AIMessageChunk, HumanMessage
+
+    from memshelf.agent.runtime import require_store
+    from memshelf.memory import forget, list_facts
+
+    graph = _agent(store, model)
+    shelf = require_store(graph.store)
+    thread = thread or uuid.uuid4().hex[:8]
+    typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo()
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return
+        if line == "/memories":
+            for item in list_facts(shelf, user):
+                typer.echo(f"  - {item.value.get('text')}  [{item.key}]")
+            continue
+        if line.startswith("/forget"):
+            gone = forget(shelf, user, line[len("/forget") :].strip())
+            typer.echo("  forgot: " + ("; ".join(gone) if gone else "nothing matched"))
+            continue
+        if line == "/thread new":
+            thread = uuid.uuid4().hex[:8]
+            typer.echo(f"  new thread {thread!r}")
+            continue
+        if line.startswith("/"):
+            typer.echo(HELP)
+            continue
+        config = {"configurable": {"user_id": user, "thread_id": thread}}
+        typer.echo("bot> ", nl=False)
+        for chunk, meta in graph.stream(
+            {"messages": [HumanMessage(line)]}, config, stream_mode="messages"
+        ):
+            if (
+                meta.get("langgraph_node") == "respond"
+                and isinstance(chunk, AIMessageChunk)
+                and not chunk.tool_call_chunks
+            ):
+                typer.echo(chunk.content if isinstance(chunk.content, str) else "", nl=False)
+        typer.echo()

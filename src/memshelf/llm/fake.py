@@ -1,0 +1,98 @@
+"""A deterministic chat model for tests, shipped as real code (like the fake embedder).
+
+``ScriptedChatModel`` answers with whatever its ``respond`` function returns
+for the messages (so tests can script tool calls), and its structured output
+comes from ``structured``. It records every call, so tests can assert on what
+the model was shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ConfigDict, Field
+
+Responder = Callable[[list[BaseMessage], dict[str, Any]], AIMessage | str]
+Structurer = Callable[[list[BaseMessage], Any], Any]
+
+
+def _echo(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    return f"echo: {messages[-1].content}" if messages else "echo"
+
+
+class ScriptedChatModel(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    respond: Responder = _echo
+    structured: Structurer | None = None
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+    bound_tools: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "memshelf-scripted"
+
+    def bind_tools(
+        self, tools: Sequence[Any], **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        names = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
+        self.bound_tools[:] = names
+        return self.bind(tool_names=names, **kwargs)
+
+    def with_structured_output(
+        self, schema: Any, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        def run(value: LanguageModelInput) -> Any:
+            messages = list(value) if isinstance(value, list) else []
+            self.calls.append(messages)
+            if self.structured is None:
+                raise NotImplementedError("ScriptedChatModel needs structured= for this call.")
+            return self.structured(messages, schema)
+
+        return RunnableLambda(run)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append(list(messages))
+        reply = self.respond(list(messages), kwargs)
+        message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _answer_from_facts(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    """Reply with the recalled facts the prompt carries, so tests can see what was recalled."""
+    facts = [
+        line[2:]
+        for m in messages
+        if m.type == "system"
+        for line in str(m.content).splitlines()
+        if line.startswith("- ")
+    ]
+    return "From memory: " + "; ".join(facts) if facts else "I don't know anything about you yet."
+
+
+def _statements(messages: list[BaseMessage], schema: Any) -> Any:
+    """Extraction stand-in: every sentence of the user's message that is not a question."""
+    from memshelf.memory.guard import sentences
+
+    text = str(messages[-1].content) if messages else ""
+    facts = [s.rstrip(".!") for s in sentences(text) if not s.endswith("?")]
+    return schema(facts=facts) if isinstance(schema, type) else {"facts": facts}
+
+
+def rule_based_chat_model() -> ScriptedChatModel:
+    """The ``fake`` provider: answers from recalled facts, extracts statements. Tests only."""
+    return ScriptedChatModel(respond=_answer_from_facts, structured=_statements)

@@ -1,0 +1,39 @@
+"""`memshelf ask` in real separate processes: the restart test with the rule-based model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _ask(data: Path, user: str, thread: str, message: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MEMSHELF_DATA_DIR": str(data),
+        "MEMSHELF_CHAT_MODEL": "fake",
+        "MEMSHELF_EMBEDDINGS": "fake:64",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "memshelf.cli", "ask", "--user", user, "--thread", thread, message],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_each_turn_is_a_new_process_and_memory_survives(tmp_path: Path) -> None:
+    first = _ask(tmp_path, "sukhveer", "A", "I deploy on Fly.io.")
+    assert first.returncode == 0, first.stderr
+    second = _ask(tmp_path, "sukhveer", "B", "Where do I deploy?")
+    assert second.returncode == 0 and "Fly.io" in second.stdout
+    other = _ask(tmp_path, "alex", "C", "Where do I deploy?")
+    assert other.returncode == 0 and "Fly.io" not in other.stdout
+
+
+def test_ask_without_user_is_a_clear_error(tmp_path: Path) -> None:
+    result = _ask(tmp_path, "", "A", "hello")
+    assert result.returncode == 2 and "user" in result.stderr.lower()

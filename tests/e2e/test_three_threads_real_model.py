@@ -1,0 +1,34 @@
+"""THE acceptance test: fact in thread A, recalled in thread B, after a restart in thread C,
+and never for another user — with the real local chat model, embedder and SQLite files.
+
+This is exactly what `make demo` runs (`memshelf demo`), in a fresh data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.real_model, pytest.mark.real_llm]
+
+
+def test_three_threads_restart_and_isolation_with_real_model(tmp_path: Path) -> None:
+    env = {**os.environ, "MEMSHELF_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "memshelf.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for step in ("[1 thread A] ok", "[2 thread B] ok", "[3 thread C] ok", "[4 other user] ok"):
+        assert step in out, out
+    assert "demo passed" in out
+    assert (tmp_path / "memshelf.db").is_file() and (tmp_path / "checkpoints.db").is_file()
