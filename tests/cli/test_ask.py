@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli.helpers import run_cli
 
 
 def _ask(data: Path, user: str, thread: str, message: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "MEMSHELF_DATA_DIR": str(data),
-        "MEMSHELF_CHAT_MODEL": "fake",
-        "MEMSHELF_EMBEDDINGS": "fake:64",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "memshelf.cli", "ask", "--user", user, "--thread", thread, message],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    return run_cli(
+        "ask",
+        "--user",
+        user,
+        "--thread",
+        thread,
+        message,
+        data=data,
+        MEMSHELF_CHAT_MODEL="fake",
+        MEMSHELF_EMBEDDINGS="fake:64",
     )
 
 

@@ -103,6 +103,9 @@ class LocalEmbedder(Embeddings):
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
             options.inter_op_num_threads = 1
+            # Idle ONNX threads otherwise spin for a while after each call, stealing the
+            # cores the store's search runs on right after the query is embedded.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(
                 str(model_path), options, providers=["CPUExecutionProvider"]
             )

@@ -52,11 +52,14 @@ from memshelf.namespaces import validate_namespace
 from memshelf.stores import _query as q
 from memshelf.stores.vectors import VectorBlock, as_unit_matrix, best_per_item
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_MAX_VALUE_BYTES = 256 * 1024
 _QUERY_CACHE_SIZE = 512
 _SQL_CHUNK = 500
 _KEYWORD_HITS = 200
+# A word in more documents than this says little about which one is meant, and
+# scoring its matches is what makes keyword search slow in a big store.
+KEYWORD_MAX_DOCS = 2000
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -89,6 +92,8 @@ _MIGRATIONS: dict[int, list[str]] = {
         END""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ],
+    # Per-term document counts, so searches can skip words too common to rank by.
+    2: ["CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')"],
 }
 
 _ROW = "id, ns, key, value, created_at, updated_at"
@@ -414,6 +419,14 @@ class SqliteStore(BaseStore):
 
     def _keyword_hits(self, prefix: tuple[str, ...], query: str) -> dict[int, float]:
         terms = q.keyword_terms(query)
+        if terms:
+            marks = ",".join("?" * len(terms))
+            counts = dict(
+                self._conn.execute(
+                    f"SELECT term, doc FROM items_fts_terms WHERE term IN ({marks})", terms
+                ).fetchall()
+            )
+            terms = [t for t in terms if 0 < counts.get(t, 0) <= KEYWORD_MAX_DOCS]
         if not terms:
             return {}
         text = "text : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
