@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from memshelf.agent.nodes import Nodes
-from memshelf.embeddings import shared_local_embedder
+from memshelf.embeddings import CachedDocuments, shared_local_embedder
 from memshelf.llm.fake import rule_based_chat_model
 from memshelf.namespaces import memories_namespace
 from memshelf.stores.sqlite import SqliteStore
@@ -62,25 +61,6 @@ QUESTIONS = [
     "Remind me what I said about {o}",
     "Which database do we pick for {o}?",
 ]
-
-
-class DocumentCache(Embeddings):
-    """Embeds each stored text once for both backends; queries are always embedded afresh."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.fingerprint = inner.fingerprint
-        self.memo: dict[str, list[float]] = {}
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        if missing:
-            self.memo.update(zip(missing, self.inner.embed_documents(missing), strict=True))
-        return [self.memo[t] for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        vector: list[float] = self.inner.embed_query(text)
-        return vector
 
 
 def fact(rng: random.Random, i: int) -> str:
@@ -123,7 +103,7 @@ def main() -> None:
     parser.add_argument("--peer-turns", type=int, default=50)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/recall_bench.json"))
     args = parser.parse_args()
-    embedder = DocumentCache(shared_local_embedder())
+    embedder = CachedDocuments(shared_local_embedder(), 384)
     index: Any = {"embed": embedder, "dims": 384, "fields": ["text"]}
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-recall-"))
     print(f"# {os.cpu_count()} cores, {platform.platform()}, local all-MiniLM-L6-v2 (ONNX int8)")

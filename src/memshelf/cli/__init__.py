@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from memshelf.cli import agent_cmds, demo, doctor, memories, models, store_cmds
+from memshelf.cli import agent_cmds, demo, doctor, eval_cmds, memories, models, store_cmds
 from memshelf.errors import MemshelfError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("ask")(agent_cmds.ask)
 app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
+app.add_typer(eval_cmds.app, name="eval")
 
 
 def main(argv: list[str] | None = None) -> None:

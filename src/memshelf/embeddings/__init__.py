@@ -62,9 +62,31 @@ def from_settings(settings: Settings) -> tuple[Embeddings, int]:
 
 __all__ = [
     "LOCAL_DIMS",
+    "CachedDocuments",
     "FakeEmbedder",
     "LocalEmbedder",
     "fingerprint",
     "from_settings",
     "shared_local_embedder",
 ]
+
+
+class CachedDocuments(Embeddings):
+    """Embeds each distinct document text once across stores; queries always go through.
+
+    For evaluations and benchmarks that load the same texts into several stores.
+    """
+
+    def __init__(self, inner: Embeddings, dims: int) -> None:
+        self.inner = inner
+        self.fingerprint = fingerprint(inner, dims)
+        self.memo: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if missing:
+            self.memo.update(zip(missing, self.inner.embed_documents(missing), strict=True))
+        return [self.memo[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)

@@ -1,0 +1,65 @@
+"""``memshelf eval``: measure recall quality on LoCoMo-format data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memshelf.cli._common import ModelSpec, build_settings
+
+app = typer.Typer(help="Evaluate recall quality.", no_args_is_help=True)
+
+
+@app.command("locomo")
+def locomo(
+    data: Annotated[Path, typer.Option("--data", help="LoCoMo-format JSON file.")],
+    conversations: Annotated[
+        str | None, typer.Option("--conversations", help="e.g. 0-4 or 1,3 (default: all).")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="turns (no LLM) or facts (LLM).")] = "turns",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 5,10,25.")] = "5,10,25",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    limit_sessions: Annotated[
+        int | None, typer.Option("--limit-sessions", help="facts mode: first N sessions only.")
+    ] = None,
+    model: ModelSpec = None,
+) -> None:
+    """Evidence recall@k of memshelf vs BM25 and dense InMemoryStore, plus a PNG plot."""
+    from rich.progress import Progress
+
+    from memshelf.embeddings import CachedDocuments, from_settings
+    from memshelf.eval import load, run_locomo, select
+    from memshelf.eval.report import markdown, plot
+
+    if mode not in ("turns", "facts"):
+        raise typer.BadParameter("use --mode turns or --mode facts")
+    settings = build_settings(model=model)
+    picked = select(load(data), conversations)
+    embedder, dims = from_settings(settings)
+    chat = None
+    if mode == "facts":
+        from memshelf.llm import chat_model
+
+        chat = chat_model(settings=settings)
+    total = sum(len(c.scored_questions()) for c in picked)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("questions", total=total)
+        report = run_locomo(
+            picked,
+            CachedDocuments(embedder, dims),
+            dims,
+            ks=[int(x) for x in k.split(",")],
+            mode=mode,
+            model=chat,
+            limit_sessions=limit_sessions,
+            progress=lambda n: bar.advance(task, n),
+        )
+    typer.echo(markdown(report))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        png = json_out.with_suffix(".png")
+        typer.echo(f"report: {json_out}" + (f", plot: {png}" if plot(report, png) else ""))

@@ -1,0 +1,203 @@
+"""``memshelf eval locomo``: replay conversations into fresh stores, ask, score retrieval.
+
+Each conversation becomes one user's shelf in a fresh in-process memshelf store
+(same engine as the file store). ``turns`` mode stores every dialogue turn as
+an item carrying its ``dia_id``; ``facts`` mode stores what the memory engine
+extracts from each turn (LLM). Every question of categories 1-4 is searched
+through the store exactly as the agent's recall does, and evidence recall@k
+is computed from the ``dia_id`` sources of the ranked results. Baselines in the
+same run on the same data: BM25 over turns, and dense-only search with
+LangGraph's InMemoryStore and the same embedder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langgraph.store.base import BaseStore, PutOp
+from langgraph.store.memory import InMemoryStore
+
+from memshelf.eval.bm25 import BM25
+from memshelf.eval.locomo import Conversation, Turn
+from memshelf.eval.metrics import evidence_recall, percentile
+from memshelf.memory import extract_facts
+from memshelf.namespaces import memories_namespace
+from memshelf.stores.sqlite import SqliteStore
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TurnFormat:
+    """How a dialogue turn is written into the store (the variants measured)."""
+
+    speaker: bool = True
+    caption: bool = True
+    date: bool = True  # measured on locomo-dev: +1.7 R@5, +2.5 R@10 over plain turns
+    context: int = 0  # previous turns of the same session prepended as context
+    window: int = 2  # a second vector per turn over it and 2 neighbours each side (+6.9 R@5)
+
+    def render(self, turns: Sequence[Turn], i: int) -> str:
+        turn = turns[i]
+        text = f"{turn.speaker}: {turn.text}" if self.speaker else turn.text
+        if self.caption and turn.caption:
+            text += f" [shares a photo: {turn.caption}]"
+        if self.context:
+            before = [t for t in turns[max(0, i - self.context) : i] if t.session == turn.session]
+            text = (
+                " ".join(f"{t.speaker}: {t.text}" for t in before) + (" " if before else "") + text
+            )
+        if self.date and turn.date:
+            text = f"({turn.date}) {text}"
+        return text
+
+    def render_window(self, turns: Sequence[Turn], i: int) -> str | None:
+        if not self.window:
+            return None
+        turn = turns[i]
+        near = turns[max(0, i - self.window) : i + self.window + 1]
+        text = " ".join(f"{t.speaker}: {t.text}" for t in near if t.session == turn.session)
+        return f"({turn.date}) {text}" if self.date and turn.date else text
+
+    @property
+    def fields(self) -> list[str]:
+        return ["text", "window"] if self.window else ["text"]
+
+
+@dataclass
+class Item:
+    text: str
+    sources: list[str]
+    window: str | None = None
+
+
+def turn_items(conv: Conversation, fmt: TurnFormat) -> list[Item]:
+    return [
+        Item(fmt.render(conv.turns, i), [t.dia_id], fmt.render_window(conv.turns, i))
+        for i, t in enumerate(conv.turns)
+    ]
+
+
+def fact_items(conv: Conversation, model: BaseChatModel, sessions: int | None) -> list[Item]:
+    """What the memory engine extracts from each turn, traced to the turn's dia_id."""
+    wanted = sorted({t.session for t in conv.turns})[:sessions] if sessions else None
+    items = []
+    for turn in conv.turns:
+        if wanted is not None and turn.session not in wanted:
+            continue
+        for fact in extract_facts(model, f"{turn.speaker}: {turn.text}"):
+            items.append(Item(f"({turn.date}) {fact}", [turn.dia_id]))
+    return items
+
+
+def _load(store: BaseStore, user: str, items: list[Item]) -> None:
+    ns = memories_namespace(user)
+    values = [{"text": it.text, "dia_ids": it.sources} for it in items]
+    for value, it in zip(values, items, strict=True):
+        if it.window:
+            value["window"] = it.window
+    store.batch([PutOp(ns, f"i{n}", v, index=None, ttl=None) for n, v in enumerate(values)])
+
+
+def _search(store: BaseStore, user: str, question: str, k: int) -> list[list[str]]:
+    hits = store.search(memories_namespace(user), query=question, limit=k)
+    return [list(h.value.get("dia_ids", [])) for h in hits]
+
+
+class Scores:
+    """recall@k per question, grouped overall and by category."""
+
+    def __init__(self, ks: Sequence[int]) -> None:
+        self.ks = list(ks)
+        self.rows: list[tuple[int, dict[int, float]]] = []
+
+    def add(self, category: int, evidence: Sequence[str], ranked: Sequence[Sequence[str]]) -> None:
+        self.rows.append((category, {k: evidence_recall(evidence, ranked, k) for k in self.ks}))
+
+    def summary(self) -> dict[str, Any]:
+        def mean(rows: list[dict[int, float]]) -> dict[str, float]:
+            return {str(k): sum(r[k] for r in rows) / len(rows) if rows else 0.0 for k in self.ks}
+
+        by_cat: dict[int, list[dict[int, float]]] = defaultdict(list)
+        for cat, row in self.rows:
+            by_cat[cat].append(row)
+        return {
+            "recall": mean([r for _, r in self.rows]),
+            "by_category": {str(c): mean(rows) for c, rows in sorted(by_cat.items())},
+        }
+
+
+def run_locomo(
+    conversations: Sequence[Conversation],
+    embedder: Embeddings,
+    dims: int,
+    *,
+    ks: Sequence[int] = (5, 10, 25),
+    mode: str = "turns",
+    fmt: TurnFormat | None = None,
+    model: BaseChatModel | None = None,
+    limit_sessions: int | None = None,
+    keyword_weight: float | None = None,
+    baselines: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evidence recall@k for memshelf (and the baselines) over the given conversations."""
+    fmt = fmt or TurnFormat()
+    top = max(ks)
+    ours, bm25_scores, dense_scores = Scores(ks), Scores(ks), Scores(ks)
+    latencies: list[float] = []
+    questions = 0
+    options: dict[str, Any] = {} if keyword_weight is None else {"keyword_weight": keyword_weight}
+    index: Any = {"embed": embedder, "dims": dims, "fields": fmt.fields}
+    plain_index: Any = {"embed": embedder, "dims": dims, "fields": ["text"]}
+    for conv in conversations:
+        if mode == "facts":
+            if model is None:
+                raise ValueError("facts mode needs a chat model")
+            items = fact_items(conv, model, limit_sessions)
+        else:
+            items = turn_items(conv, fmt)
+        user = conv.sample_id
+        with SqliteStore(":memory:", index=index, **options) as store:
+            _load(store, user, items)
+            # Baselines see the raw turns, as the published numbers do.
+            raw = turn_items(conv, TurnFormat(date=False))
+            dense = InMemoryStore(index=plain_index) if baselines else None
+            if dense is not None:
+                _load(dense, user, raw)
+            bm25 = BM25([it.text for it in raw]) if baselines else None
+            for q in conv.scored_questions():
+                start = time.perf_counter()
+                ranked = _search(store, user, q.question, top)
+                latencies.append(time.perf_counter() - start)
+                ours.add(q.category, q.evidence, ranked)
+                if dense is not None and bm25 is not None:
+                    dense_scores.add(q.category, q.evidence, _search(dense, user, q.question, top))
+                    bm25_scores.add(
+                        q.category, q.evidence, [raw[i].sources for i in bm25.top(q.question, top)]
+                    )
+                questions += 1
+                if progress:
+                    progress(1)
+    report: dict[str, Any] = {
+        "mode": mode,
+        "questions": questions,
+        **ours.summary(),
+        "latency_ms": {
+            "p50": percentile(latencies, 50) * 1000,
+            "p95": percentile(latencies, 95) * 1000,
+        },
+        "format": fmt.__dict__,
+    }
+    if baselines:
+        report["baselines"] = {
+            "bm25": bm25_scores.summary(),
+            "dense_inmemory": dense_scores.summary(),
+        }
+    return report

@@ -1,0 +1,131 @@
+"""The evaluation on a tiny hand-made conversation whose right answers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memshelf.embeddings import FakeEmbedder
+from memshelf.errors import ConfigurationError
+from memshelf.eval import evidence_recall, load, run_locomo, select, token_f1
+from memshelf.eval.bm25 import BM25
+from tests.cli.helpers import run_cli
+
+TINY = [
+    {
+        "sample_id": "tiny-1",
+        "conversation": {
+            "speaker_a": "Ana",
+            "speaker_b": "Ben",
+            "session_1_date_time": "1:00 pm on 8 May, 2023",
+            "session_1": [
+                {"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a grey cat named Pixel."},
+                {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! I started rowing lessons."},
+                {"speaker": "Ana", "dia_id": "D1:3", "text": "My sister lives in Porto now."},
+            ],
+            "session_2_date_time": "9:00 am on 3 June, 2023",
+            "session_2": [
+                {
+                    "speaker": "Ben",
+                    "dia_id": "D2:1",
+                    "text": "Rowing went well today.",
+                    "blip_caption": "a boat on a river",
+                },
+                {"speaker": "Ana", "dia_id": "D2:2", "text": "Pixel the cat broke a vase."},
+            ],
+        },
+        "qa": [
+            {
+                "question": "What is the name of Ana's cat?",
+                "answer": "Pixel",
+                "evidence": ["D1:1"],
+                "category": 4,
+            },
+            {
+                "question": "Where does Ana's sister live?",
+                "answer": "Porto",
+                "evidence": ["D1:3"],
+                "category": 4,
+            },
+            {
+                "question": "What did the cat Pixel do?",
+                "answer": "broke a vase",
+                "evidence": ["D1:1", "D2:2"],
+                "category": 1,
+            },
+            {
+                "question": "What sport is Ben learning?",
+                "adversarial_answer": "tennis",
+                "evidence": ["D1:2"],
+                "category": 5,
+            },
+        ],
+    }
+]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def test_metric_by_hand() -> None:
+    ranked = [["D1:2"], ["D1:1"], ["D2:2"]]
+    assert evidence_recall(["D1:1", "D2:2"], ranked, 1) == 0.0
+    assert evidence_recall(["D1:1", "D2:2"], ranked, 2) == 0.5
+    assert evidence_recall(["D1:1", "D2:2"], ranked, 3) == 1.0
+    assert evidence_recall([], ranked, 3) == 0.0
+    assert token_f1("a broke vase", "broke a vase") == 1.0
+    assert token_f1("Lisbon", "Porto") == 0.0
+
+
+def test_loading_and_selection(data: Path) -> None:
+    convs = load(data)
+    assert len(convs[0].turns) == 5 and convs[0].turns[3].caption == "a boat on a river"
+    assert [q.category for q in convs[0].scored_questions()] == [4, 4, 1]
+    assert select(convs, "0") == convs
+    with pytest.raises(ConfigurationError, match="has 1"):
+        select(convs, "0-2")
+
+
+def test_run_on_tiny_conversation_finds_the_evidence(data: Path) -> None:
+    report = run_locomo(load(data), FakeEmbedder(64), 64, ks=(1, 2, 5))
+    assert report["questions"] == 3  # category 5 left out
+    assert report["recall"]["5"] == 1.0  # five turns: everything is in the top 5
+    r = report["recall"]
+    assert r["1"] <= r["2"] <= r["5"]
+    # only D1:3 mentions a sister, so that single-hop question is answered at rank 1
+    assert report["by_category"]["4"]["1"] >= 0.5
+    assert set(report["baselines"]) == {"bm25", "dense_inmemory"}
+    assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
+
+
+def test_bm25_baseline() -> None:
+    bm25 = BM25(["the cat sat", "a dog ran", "cat and dog"])
+    assert bm25.top("cat", 5) == [0, 2] or bm25.top("cat", 5) == [2, 0]
+    assert bm25.top("zebra", 5) == []
+
+
+def test_cli_writes_json_markdown_and_plot(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "report.json"
+    result = run_cli(
+        "eval",
+        "locomo",
+        "--data",
+        str(data),
+        "--json",
+        str(out),
+        "--k",
+        "1,5",
+        data=tmp_path,
+        MEMSHELF_EMBEDDINGS="fake:64",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| memshelf (hybrid) |" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["mode"] == "turns" and set(report["recall"]) == {"1", "5"}
+    assert out.with_suffix(".png").stat().st_size > 1000
