@@ -129,3 +129,43 @@ def test_cli_writes_json_markdown_and_plot(data: Path, tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["mode"] == "turns" and set(report["recall"]) == {"1", "5"}
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_qa_with_scripted_models(data: Path) -> None:
+    from langchain_core.messages import BaseMessage
+
+    from memshelf.eval.qa import run_qa
+    from memshelf.llm.fake import ScriptedChatModel
+
+    def first_memory(messages: list[BaseMessage], kwargs: dict) -> str:  # type: ignore[type-arg]
+        lines = [ln for ln in str(messages[0].content).splitlines() if ln.startswith("- ")]
+        return json.loads(lines[0][2:]) if lines else "unknown"
+
+    def contains_gold(messages: list[BaseMessage], schema: type) -> object:
+        text = str(messages[-1].content)
+        gold = text.split("Gold answer: ")[1].split("\n")[0].lower()
+        return schema(correct=gold in text.split("Candidate: ")[1].lower())
+
+    answerer = ScriptedChatModel(respond=first_memory)
+    grader = ScriptedChatModel(structured=contains_gold)
+    report = run_qa(load(data), FakeEmbedder(64), 64, answerer, grader, k=3)
+    assert report["questions"] == 3
+    sister = next(s for s in report["samples"] if "sister" in s["question"])
+    assert "Porto" in sister["answer"] and sister["correct"] is True
+    assert 0 < report["j"] <= 1 and 0 < report["f1"] < 1
+    assert set(report["by_category"]) == {"1", "4"}
+
+
+@pytest.mark.real_llm
+def test_qa_smoke_with_the_local_model(data: Path) -> None:
+    from memshelf.embeddings import shared_local_embedder
+    from memshelf.eval.qa import run_qa
+    from memshelf.llm import chat_model
+
+    model = chat_model("local")
+    report = run_qa(
+        select(load(data), "0"), shared_local_embedder(), 384, model, model, k=3, per_conversation=2
+    )
+    assert report["questions"] == 2
+    assert all(s["answer"] for s in report["samples"])
+    assert report["j"] >= 0.5  # the cat's name and the sister's city are in the top memories

@@ -63,3 +63,57 @@ def locomo(
         json_out.write_text(json.dumps(report, indent=2) + "\n")
         png = json_out.with_suffix(".png")
         typer.echo(f"report: {json_out}" + (f", plot: {png}" if plot(report, png) else ""))
+
+
+@app.command("qa")
+def qa(
+    data: Annotated[Path, typer.Option("--data", help="LoCoMo-format JSON file.")],
+    model: ModelSpec = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge", help="Judge model (default: the answer model).")
+    ] = None,
+    conversations: Annotated[str | None, typer.Option("--conversations")] = None,
+    questions: Annotated[
+        int | None, typer.Option("--questions", help="At most this many per conversation.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Memories recalled per question.")] = 10,
+    json_out: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """Answer questions from recalled memories; report LLM-judge accuracy (J) and token F1."""
+    from rich.progress import Progress
+
+    from memshelf.embeddings import CachedDocuments, from_settings
+    from memshelf.eval import load, select
+    from memshelf.eval.qa import run_qa
+    from memshelf.llm import chat_model
+
+    settings = build_settings(model=model)
+    picked = select(load(data), conversations)
+    embedder, dims = from_settings(settings)
+    answerer = chat_model(settings=settings)
+    grader = chat_model(judge_model, settings=settings) if judge_model else answerer
+    total = sum(len(c.scored_questions()[:questions]) for c in picked)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("questions", total=total)
+        report = run_qa(
+            picked,
+            CachedDocuments(embedder, dims),
+            dims,
+            answerer,
+            grader,
+            k=k,
+            per_conversation=questions,
+            progress=lambda n: bar.advance(task, n),
+        )
+    typer.echo(
+        f"J {100 * report['j']:.1f}  F1 {100 * report['f1']:.1f}  "
+        f"({report['questions']} questions, k={k})"
+    )
+    for cat, row in report["by_category"].items():
+        typer.echo(
+            f"  category {cat}: J {100 * row['j']:.1f}  F1 {100 * row['f1']:.1f}  "
+            f"({row['questions']})"
+        )
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")

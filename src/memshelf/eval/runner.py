@@ -110,6 +110,16 @@ def _search(store: BaseStore, user: str, question: str, k: int) -> list[list[str
     return [list(h.value.get("dia_ids", [])) for h in hits]
 
 
+def turn_store(
+    conv: Conversation, embedder: Embeddings, dims: int, fmt: TurnFormat | None = None
+) -> SqliteStore:
+    """A fresh in-process store holding one conversation's turns on the user ``sample_id``."""
+    fmt = fmt or TurnFormat()
+    store = SqliteStore(":memory:", index={"embed": embedder, "dims": dims, "fields": fmt.fields})
+    _load(store, conv.sample_id, turn_items(conv, fmt))
+    return store
+
+
 class Scores:
     """recall@k per question, grouped overall and by category."""
 
