@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from memshelf.cli import agent_cmds, demo, doctor, eval_cmds, memories, models, store_cmds
+from memshelf.cli import (
+    agent_cmds,
+    bench_cmds,
+    demo,
+    doctor,
+    eval_cmds,
+    memories,
+    models,
+    store_cmds,
+)
 from memshelf.errors import MemshelfError
 
 app = typer.Typer(
@@ -25,6 +34,7 @@ app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
 app.add_typer(eval_cmds.app, name="eval")
+app.add_typer(bench_cmds.app, name="bench")
 
 
 def main(argv: list[str] | None = None) -> None:
