@@ -169,3 +169,22 @@ def test_qa_smoke_with_the_local_model(data: Path) -> None:
     assert report["questions"] == 2
     assert all(s["answer"] for s in report["samples"])
     assert report["j"] >= 0.5  # the cat's name and the sister's city are in the top memories
+
+
+def test_facts_mode_traces_facts_to_their_turns(data: Path) -> None:
+    from memshelf.llm import chat_model
+
+    report = run_locomo(
+        load(data),
+        FakeEmbedder(64),
+        64,
+        ks=(1, 5),
+        mode="facts",
+        model=chat_model("fake"),
+        limit_sessions=1,
+        baselines=False,
+    )
+    assert report["mode"] == "facts" and report["questions"] == 3
+    # session 1 holds the cat and sister turns; the vase (D2:2) is left out by --limit-sessions
+    assert report["by_category"]["4"]["5"] == 1.0
+    assert report["by_category"]["1"]["5"] == 0.5

@@ -37,14 +37,22 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: Path) -> bool:
-    """Recall@k per retriever as a PNG; False (and no file) when matplotlib is missing."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or None when it is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot(report: dict[str, Any], path: Path) -> bool:
+    """Recall@k per retriever as a PNG; False (and no file) when matplotlib is missing."""
+    plt = pyplot()
+    if plt is None:
         return False
     ks = [int(k) for k in report["recall"]]
     series = {"memshelf": report["recall"]}

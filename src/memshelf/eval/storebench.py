@@ -285,12 +285,10 @@ def run_bench(
 
 def plot(rows: list[dict[str, Any]], path: Path) -> bool:
     """Search p95 vs items, one line per backend; False when matplotlib is missing."""
-    try:
-        import matplotlib
+    from memshelf.eval.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(6, 4))
     for backend in dict.fromkeys(r["backend"] for r in rows):
