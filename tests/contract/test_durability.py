@@ -119,3 +119,20 @@ def test_closed_store_says_so(tmp_path: Path) -> None:
 def test_wal_mode_on_file(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "w.db") as store:
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_concurrent_searches_from_many_threads(make_memshelf_store: StoreFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = make_memshelf_store(index=fake_index())
+    for i in range(50):
+        store.put(("m", "u"), f"k{i}", {"text": f"fact {i} about topic {i % 7}"})
+
+    def work(i: int) -> str:
+        store.put(("m", "u"), f"w{i}", {"text": f"written by worker {i}"})
+        return store.search(("m", "u"), query=f"topic {i % 7} query {i}", limit=3)[0].key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(work, range(800)))  # > the 512-entry query cache: evictions race
+    assert len(keys) == 800 and all(keys)
+    assert len(store.search(("m", "u"), limit=2000)) == 850

@@ -171,6 +171,7 @@ class SqliteStore(BaseStore):
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._blocks: dict[str, VectorBlock] = {}
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._data_version = -1
         self._last_sweep = time.time()
         self._closed = False
@@ -261,11 +262,10 @@ class SqliteStore(BaseStore):
         vectors = None
         if plan.texts and self.embeddings is not None:
             vectors = as_unit_matrix(await self.embeddings.aembed_documents(plan.texts), self.dims)
-        missing = [t for t in plan.queries if t not in self._query_cache]
+        queries, missing = self._cached_queries(plan.queries)
         if missing and self.embeddings is not None:
-            found = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
-            self._remember_queries(missing, as_unit_matrix(found, self.dims))
-        queries = self._embed_queries(plan.queries)
+            new = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
+            queries.update(self._remember_queries(missing, new))
         return await asyncio.to_thread(self._execute, ops, plan, vectors, queries)
 
     def _plan(self, ops: list[Op]) -> _Plan:
@@ -324,21 +324,34 @@ class SqliteStore(BaseStore):
             return None
         return as_unit_matrix(self.embeddings.embed_documents(texts), self.dims)
 
-    def _remember_queries(self, texts: list[str], mat: np.ndarray) -> None:
-        for text, vec in zip(texts, mat, strict=True):
-            self._query_cache[text] = vec
-            self._query_cache.move_to_end(text)
-        while len(self._query_cache) > _QUERY_CACHE_SIZE:
-            self._query_cache.popitem(last=False)
+    def _cached_queries(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Query vectors already known, and the distinct queries still to embed."""
+        if not texts or self.embeddings is None:
+            return {}, []
+        with self._cache_lock:
+            found = {t: self._query_cache[t] for t in texts if t in self._query_cache}
+            for text in found:
+                self._query_cache.move_to_end(text)
+        return found, [t for t in dict.fromkeys(texts) if t not in found]
+
+    def _remember_queries(
+        self, texts: list[str], vectors: list[list[float]]
+    ) -> dict[str, np.ndarray]:
+        """Checked, unit-length vectors for ``texts``, kept in a small LRU (thread-safe)."""
+        new = dict(zip(texts, as_unit_matrix(vectors, self.dims), strict=True))
+        with self._cache_lock:
+            self._query_cache.update(new)
+            while len(self._query_cache) > _QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return new
 
     def _embed_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
-        if not texts or self.embeddings is None:
-            return {}
-        missing = list(dict.fromkeys(t for t in texts if t not in self._query_cache))
-        if missing:
-            found = [self.embeddings.embed_query(t) for t in missing]
-            self._remember_queries(missing, as_unit_matrix(found, self.dims))
-        return {t: self._query_cache[t] for t in texts}
+        found, missing = self._cached_queries(texts)
+        if missing and self.embeddings is not None:
+            found.update(
+                self._remember_queries(missing, [self.embeddings.embed_query(t) for t in missing])
+            )
+        return found
 
     def _execute(
         self,
