@@ -116,3 +116,33 @@ def test_corrupted_model_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="corrupted or replaced"):
         chat_model("local", settings=settings)
     assert os.path.getsize(fake) == spec.size_bytes
+
+
+def test_streaming_with_tools_bound_streams_prose_and_holds_calls(llm: LocalChatModel) -> None:
+    bound = llm.bind_tools([get_weather])
+    prose = list(
+        bound.stream(
+            [
+                SystemMessage("You are a helpful assistant. Use tools only when they help."),
+                HumanMessage("Write one short sentence about cats."),
+            ]
+        )
+    )
+    assert len(prose) > 3 and not any(c.tool_call_chunks for c in prose)
+    call = list(
+        bound.stream([HumanMessage("What is the weather in Paris right now? Use the tool.")])
+    )
+    merged = call[0]
+    for part in call[1:]:
+        merged += part
+    assert [c["name"] for c in merged.tool_calls] == ["get_weather"]
+
+
+def test_answer_kind_decides_as_soon_as_it_can() -> None:
+    from memshelf.llm.local import _answer_kind
+
+    assert _answer_kind("  ") == "undecided"
+    assert _answer_kind("<tool") == "undecided"
+    assert _answer_kind('{"name"') == "call"
+    assert _answer_kind("Hello") == "prose"
+    assert _answer_kind("```json") == "call"

@@ -170,7 +170,7 @@ def make_inmemory(vecs: Vectors) -> BaseStore:
 def make_langgraph_sqlite(path: Path) -> Callable[[Vectors], BaseStore]:
     def make(vecs: Vectors) -> BaseStore:
         try:
-            import pysqlite3  # type: ignore[import-untyped, unused-ignore]
+            import pysqlite3
         except ImportError as exc:
             raise ValueError(
                 "langgraph-sqlite needs an sqlite3 that loads extensions: "

@@ -337,6 +337,16 @@ class LocalChatModel(BaseChatModel):
             args["response_format"] = kwargs["response_format"]
         return args
 
+    def _split(
+        self, text: str, messages: list[BaseMessage], tools: list[dict[str, Any]] | None
+    ) -> tuple[str, list[ToolCall], bool]:
+        """(prose, new tool calls, whether the model only repeated calls already answered)."""
+        if not tools:
+            return text.strip(), [], False
+        prose, calls = parse_tool_calls(text, {t["function"]["name"] for t in tools})
+        fresh = [c for c in calls if _call_key(c) not in _answered_calls(messages)]
+        return prose, fresh, bool(calls) and not fresh
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -348,19 +358,14 @@ class LocalChatModel(BaseChatModel):
         with self._lock:
             out = self._llama().create_chat_completion(**args)
         text = out["choices"][0]["message"].get("content") or ""
-        tools = args.get("tools")
-        prose, calls = text.strip(), list[ToolCall]()
-        if tools:
-            prose, calls = parse_tool_calls(text, {t["function"]["name"] for t in tools})
-            fresh = [c for c in calls if _call_key(c) not in _answered_calls(messages)]
-            if calls and not fresh:
-                # A small model that repeats an answered call is done with tools: ask again
-                # without them, so it answers from the tool results it already has.
-                args.pop("tools")
-                with self._lock:
-                    out = self._llama().create_chat_completion(**args)
-                prose = (out["choices"][0]["message"].get("content") or "").strip()
-            calls = fresh
+        prose, calls, repeated = self._split(text, messages, args.get("tools"))
+        if repeated:
+            # A small model that repeats an answered call is done with tools: ask again
+            # without them, so it answers from the tool results it already has.
+            args.pop("tools")
+            with self._lock:
+                out = self._llama().create_chat_completion(**args)
+            prose = (out["choices"][0]["message"].get("content") or "").strip()
         usage = out.get("usage") or {}
         message = AIMessage(
             content=prose,
@@ -377,6 +382,13 @@ class LocalChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _deltas(self, args: dict[str, Any]) -> Iterator[str]:
+        with self._lock:
+            for part in self._llama().create_chat_completion(**args, stream=True):
+                delta = part["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    yield delta
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -384,15 +396,38 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        """Prose streams token by token; an answer that opens like a tool call is held
+        back and parsed whole, since a call is only known once it is complete."""
         args = self._call_args(messages, stop, kwargs)
-        if args.get("tools"):
-            # Tool calls are only known once the whole answer is in: emit them as one chunk.
-            result = self._generate(messages, stop, run_manager, **kwargs)
-            message = result.generations[0].message
-            assert isinstance(message, AIMessage)
+        tools = args.get("tools")
+
+        def chunk(delta: str) -> ChatGenerationChunk:
+            out = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+            if run_manager:
+                run_manager.on_llm_new_token(delta, chunk=out)
+            return out
+
+        text, mode = "", "undecided" if tools else "prose"
+        for delta in self._deltas(args):
+            text += delta
+            if mode == "undecided":
+                mode = _answer_kind(text)
+                if mode == "prose":
+                    yield chunk(text)
+            elif mode == "prose":
+                yield chunk(delta)
+        if mode == "undecided" and text:
+            yield chunk(text)
+        prose, calls, repeated = self._split(text, messages, tools)
+        if repeated:
+            args.pop("tools")
+            yield from (chunk(delta) for delta in self._deltas(args))
+        elif mode == "call" and not calls:
+            yield chunk(prose)
+        elif calls:
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
-                    content=message.content,
+                    content="" if mode == "prose" else prose,
                     tool_call_chunks=[
                         {
                             "name": c["name"],
@@ -401,16 +436,22 @@ class LocalChatModel(BaseChatModel):
                             "index": i,
                             "type": "tool_call_chunk",
                         }
-                        for i, c in enumerate(message.tool_calls)
+                        for i, c in enumerate(calls)
                     ],
                 )
             )
-            return
-        with self._lock:
-            for part in self._llama().create_chat_completion(**args, stream=True):
-                delta = part["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                    if run_manager:
-                        run_manager.on_llm_new_token(delta, chunk=chunk)
-                    yield chunk
+
+
+_CALL_OPENINGS = ("<tool_call>", "```", "{", "[")
+
+
+def _answer_kind(text: str) -> str:
+    """'call' when an answer opens like a tool call, 'prose' when it cannot, else 'undecided'."""
+    head = text.lstrip()
+    if not head:
+        return "undecided"
+    if head.startswith(_CALL_OPENINGS):
+        return "call"
+    if any(opening.startswith(head) for opening in _CALL_OPENINGS):
+        return "undecided"
+    return "prose"
