@@ -285,7 +285,7 @@ def run_bench(
 
 def plot(rows: list[dict[str, Any]], path: Path) -> bool:
     """Search p95 vs items, one line per backend; False when matplotlib is missing."""
-    from memshelf.eval.report import pyplot
+    from memshelf.eval.report import pyplot, save
 
     plt = pyplot()
     if plt is None:
@@ -298,11 +298,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
     ax.set_yscale("log")
     ax.set_xlabel("items")
     ax.set_ylabel("search p95 (ms)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, ax, path)
     return True
 
 
