@@ -3,6 +3,7 @@
 1. thread A, user sukhveer states facts;  2. thread B asks where they deploy;
 3. a NEW process, thread C, asks what cloud they use (answered from the file);
 4. another user asks the same and gets none of sukhveer's facts.
+Nothing already stored is deleted: step 1 counts only facts its own thread wrote.
 Exits non-zero if any step fails its check.
 """
 
@@ -19,7 +20,7 @@ import typer
 from memshelf.cli._common import ModelSpec, StoreUrl, build_settings
 
 USER = "sukhveer"
-OTHER = "alex"
+OTHER = "guest"  # with the run id appended: a user with a shelf that is surely empty
 STATEMENT = "I'm Sukhveer, I deploy on Fly.io, and I prefer answers with code."
 ASK_B = "Where do I deploy?"
 ASK_C = "What cloud do I use?"
@@ -49,7 +50,6 @@ def demo(
     from memshelf.agent.runtime import require_store
     from memshelf.agent.turn import run_turn
     from memshelf.memory import list_facts
-    from memshelf.namespaces import memories_namespace
 
     settings = build_settings(store, model)
     start = time.perf_counter()
@@ -63,12 +63,14 @@ def demo(
         f"memshelf demo (run {run}) — store {settings.store_url or settings.default_store_path}"
     )
     typer.echo(f"chat model {settings.chat_model}; agent ready in {loaded:.2f}s")
-    for user in (USER, OTHER):  # start from empty shelves so every check means something
-        for item in list_facts(shelf, user):
-            shelf.delete(memories_namespace(user), item.key)
 
     result = run_turn(graph, USER, f"A-{run}", STATEMENT)
-    stored = [i.value["text"] for i in list_facts(shelf, USER)]
+    # Nothing is deleted beforehand: facts count only if this run's thread A stored them.
+    stored = [
+        i.value["text"]
+        for i in list_facts(shelf, USER)
+        if (i.value.get("provenance") or {}).get("thread_id") == f"A-{run}"
+    ]
     ok_a = any(_mentions_fly(t) for t in stored)
     _show("1 thread A", result, ok_a, f"stored {stored}")
 
@@ -95,7 +97,7 @@ def _after_restart(graph: Any, run: str, loaded: float) -> int:
     result = run_turn(graph, USER, f"C-{run}", ASK_C)
     ok_c = _mentions_fly(result.reply)
     _show("3 thread C", result, ok_c, "answered from the durable store" if ok_c else "no Fly.io")
-    result = run_turn(graph, OTHER, f"D-{run}", ASK_B)
+    result = run_turn(graph, f"{OTHER}-{run}", f"D-{run}", ASK_B)
     ok_d = not result.recalled and not _mentions_fly(result.reply)
     _show("4 other user", result, ok_d, "no one else's facts" if ok_d else "LEAKED")
     return 0 if ok_c and ok_d else 1
