@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores.")
     llm_max_tokens: int = Field(default=512, gt=0, description="Longest local model answer.")
     recall_k: int = Field(default=5, gt=0, description="Facts recalled per turn at most.")
+    max_message_chars: int = Field(
+        default=20_000, gt=0, description="Longest user message the agent accepts."
+    )
     max_tool_rounds: int = Field(
         default=4, gt=0, description="Tool round trips per turn before the agent must answer."
     )

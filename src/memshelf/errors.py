@@ -11,6 +11,7 @@ these into friendly messages or HTTP statuses; the core never does.
     │   ├── EmbedderLoadError       model or tokenizer missing, corrupted or unreadable
     │   ├── EmbeddingDimensionError vectors of the wrong length
     │   └── EmbedderMismatchError   store built by another embedder (fix: memshelf reembed)
+    ├── MessageTooLargeError        a user message over the agent's size limit
     ├── StoreError                  the store cannot serve the request
     │   └── ValueTooLargeError      a value over the configured size limit
     └── ModelError                  the chat model cannot be used
@@ -65,6 +66,10 @@ class EmbedderMismatchError(EmbeddingError):
         )
 
 
+class MessageTooLargeError(MemshelfError, ValueError):
+    """A user message longer than the agent accepts; it was not answered or remembered."""
+
+
 class StoreError(MemshelfError):
     """The store could not serve a request."""
 
@@ -96,6 +101,7 @@ __all__ = [
     "EmbeddingDimensionError",
     "EmbeddingError",
     "MemshelfError",
+    "MessageTooLargeError",
     "MissingUserIdError",
     "ModelError",
     "ModelFileError",

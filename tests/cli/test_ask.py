@@ -34,3 +34,8 @@ def test_each_turn_is_a_new_process_and_memory_survives(tmp_path: Path) -> None:
 def test_ask_without_user_is_a_clear_error(tmp_path: Path) -> None:
     result = _ask(tmp_path, "", "A", "hello")
     assert result.returncode == 2 and "user" in result.stderr.lower()
+
+
+def test_oversized_message_is_a_clear_error(tmp_path: Path) -> None:
+    result = _ask(tmp_path, "sukhveer", "A", "x" * 30_000)
+    assert result.returncode == 2 and "MEMSHELF_MAX_MESSAGE_CHARS" in result.stderr

@@ -57,7 +57,9 @@ def build_agent(
 
         model = chat_model(settings=settings)
     tools = default_tools(settings) if tools is None else tools
-    nodes = Nodes(model, tools, settings.recall_k, settings.max_tool_rounds)
+    nodes = Nodes(
+        model, tools, settings.recall_k, settings.max_tool_rounds, settings.max_message_chars
+    )
     graph = StateGraph(AgentState)
     graph.add_node("recall", nodes.recall)
     graph.add_node("respond", nodes.respond)

@@ -13,6 +13,7 @@ from langgraph.store.base import BaseStore
 from memshelf.agent.prompts import SYSTEM_PROMPT
 from memshelf.agent.runtime import require_store, require_user_id
 from memshelf.agent.state import AgentState
+from memshelf.errors import MessageTooLargeError
 from memshelf.memory import Provenance, extract_facts, quote_facts, recall, save_fact
 
 
@@ -30,12 +31,20 @@ def _text(message: BaseMessage) -> str:
 class Nodes:
     """Node functions bound to one chat model and tool set."""
 
-    def __init__(self, model: BaseChatModel, tools: list[Any], recall_k: int, max_rounds: int):
+    def __init__(
+        self,
+        model: BaseChatModel,
+        tools: list[Any],
+        recall_k: int,
+        max_rounds: int,
+        max_message_chars: int = 20_000,
+    ):
         self.model = model
         self.tools = tools
         self.with_tools = model.bind_tools(tools) if tools else model
         self.recall_k = recall_k
         self.max_rounds = max_rounds
+        self.max_message_chars = max_message_chars
         # Local models keep the stable prefix (instructions + tools + history) in their
         # prompt cache when the per-turn facts come late; hosted ones expect one system message.
         self.facts_last = bool(getattr(model, "late_system_messages", False))
@@ -51,6 +60,8 @@ class Nodes:
         user_id = require_user_id(config)
         store = require_store(store)
         message = last_human(state["messages"])
+        if message is not None:
+            check_message(_text(message), self.max_message_chars)
         facts = recall(store, user_id, _text(message), k=self.recall_k) if message else []
         return {
             "recalled": [{"key": f.key, "text": f.text, "score": f.score} for f in facts],
@@ -92,6 +103,16 @@ class Nodes:
             for fact in extract_facts(self.model, _text(message)):
                 save_fact(store, user_id, fact, provenance)
         return {}
+
+
+def check_message(text: str, limit: int) -> None:
+    """Refuse a message over ``limit`` characters before anything acts on it."""
+    if len(text) > limit:
+        raise MessageTooLargeError(
+            f"The message is {len(text):,} characters; the agent accepts up to {limit:,}. "
+            "Send a shorter message (or a file path for fetch_url/search_notes to read), or "
+            "raise MEMSHELF_MAX_MESSAGE_CHARS."
+        )
 
 
 def _calls(message: BaseMessage) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from memshelf.agent.nodes import check_message
+
 
 @dataclass
 class TurnResult:
@@ -20,8 +22,14 @@ class TurnResult:
         return sum(self.seconds.values())
 
 
-def run_turn(graph: Any, user_id: str, thread_id: str, message: str) -> TurnResult:
-    """Invoke the graph for one user message; returns when the turn's memories are written."""
+def run_turn(
+    graph: Any, user_id: str, thread_id: str, message: str, *, max_chars: int = 20_000
+) -> TurnResult:
+    """Invoke the graph for one user message; returns when the turn's memories are written.
+
+    An oversized message is refused before it reaches the thread's history.
+    """
+    check_message(message, max_chars)
     config = {"configurable": {"user_id": user_id, "thread_id": thread_id}}
     seconds: dict[str, float] = {}
     recalled: list[dict[str, Any]] = []

@@ -16,6 +16,10 @@ def _agent(store: str | None, model: str | None) -> Any:
     return build_agent(settings=build_settings(store, model))
 
 
+def _limit() -> int:
+    return build_settings().max_message_chars
+
+
 def ask(
     message: Annotated[str, typer.Argument(help="What the user says.")],
     user: UserId,
@@ -29,7 +33,7 @@ def ask(
     """One turn: print the reply; exit 0 only once the turn's memories are written."""
     from memshelf.agent.turn import run_turn
 
-    result = run_turn(_agent(store, model), user, thread, message)
+    result = run_turn(_agent(store, model), user, thread, message, max_chars=_limit())
     if verbose:
         for fact in result.recalled:
             typer.secho(f"recalled: {fact['text']}", fg=typer.colors.CYAN, err=True)
@@ -81,6 +85,9 @@ def chat(
             continue
         if line.startswith("/"):
             typer.echo(HELP)
+            continue
+        if len(line) > _limit():
+            typer.echo(f"  message too long ({len(line):,} characters; limit {_limit():,})")
             continue
         config = {"configurable": {"user_id": user, "thread_id": thread}}
         typer.echo("bot> ", nl=False)
