@@ -183,3 +183,19 @@ def test_oversized_message_is_refused_and_leaves_no_trace(
             {"configurable": {"thread_id": "t2", "user_id": "u"}},
         )
     assert list_facts(store, "u") == []
+
+
+async def test_async_agent_remembers_across_threads(
+    store: SqliteStore, agent_settings: Settings
+) -> None:
+    from memshelf.agent import open_async_agent
+
+    config_a = {"configurable": {"user_id": "u", "thread_id": "A"}}
+    config_b = {"configurable": {"user_id": "u", "thread_id": "B"}}
+    async with open_async_agent(
+        store=store, model=rule_based_chat_model(), tools=[], settings=agent_settings
+    ) as agent:
+        await agent.ainvoke({"messages": [HumanMessage("I deploy on Fly.io.")]}, config_a)
+        out = await agent.ainvoke({"messages": [HumanMessage("Where do I deploy?")]}, config_b)
+    assert "Fly.io" in out["messages"][-1].content
+    assert (agent_settings.data_dir / "checkpoints.db").is_file()

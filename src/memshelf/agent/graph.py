@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +20,40 @@ from memshelf.agent.tools import default_tools
 from memshelf.config import Settings
 
 
+def checkpoint_path(settings: Settings) -> Path:
+    path = Path(settings.data_dir) / "checkpoints.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def default_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
     """Thread memory in a SQLite file beside the store (WAL, safe across processes)."""
     import sqlite3
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    path = Path(settings.data_dir) / "checkpoints.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     return SqliteSaver(conn)
+
+
+@asynccontextmanager
+async def open_async_agent(
+    *,
+    store: BaseStore | None = None,
+    model: BaseChatModel | None = None,
+    tools: list[Any] | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The same agent for ``ainvoke``/``astream`` (services): its thread memory is
+    LangGraph's AsyncSqliteSaver, whose connection lives as long as this context."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    settings = settings or Settings()
+    async with AsyncSqliteSaver.from_conn_string(str(checkpoint_path(settings))) as saver:
+        yield build_agent(
+            store=store, checkpointer=saver, model=model, tools=tools, settings=settings
+        )
 
 
 def build_agent(
