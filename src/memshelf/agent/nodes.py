@@ -24,10 +24,6 @@ def last_human(messages: Sequence[BaseMessage]) -> HumanMessage | None:
     return None
 
 
-def _text(message: BaseMessage) -> str:
-    return message.content if isinstance(message.content, str) else message.text()
-
-
 class Nodes:
     """Node functions bound to one chat model and tool set."""
 
@@ -61,8 +57,8 @@ class Nodes:
         store = require_store(store)
         message = last_human(state["messages"])
         if message is not None:
-            check_message(_text(message), self.max_message_chars)
-        facts = recall(store, user_id, _text(message), k=self.recall_k) if message else []
+            check_message(str(message.text), self.max_message_chars)
+        facts = recall(store, user_id, str(message.text), k=self.recall_k) if message else []
         return {
             "recalled": [{"key": f.key, "text": f.text, "score": f.score} for f in facts],
             "tool_rounds": 0,
@@ -100,7 +96,7 @@ class Nodes:
         if message is not None:
             thread = (config.get("configurable") or {}).get("thread_id")
             provenance = Provenance(thread_id=thread, message_id=message.id)
-            for fact in extract_facts(self.model, _text(message)):
+            for fact in extract_facts(self.model, str(message.text)):
                 save_fact(store, user_id, fact, provenance)
         return {}
 

@@ -46,6 +46,6 @@ def run_turn(
             if node == "respond" and delta:
                 last = delta["messages"][-1]
                 if isinstance(last, AIMessage) and not last.tool_calls:
-                    reply = last.text() if not isinstance(last.content, str) else last.content
+                    reply = str(last.text)
         start = now
     return TurnResult(reply=reply.strip(), recalled=recalled, seconds=seconds)

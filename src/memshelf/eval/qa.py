@@ -44,7 +44,7 @@ def answer(model: BaseChatModel, memories: Sequence[str], question: str) -> str:
     reply = model.invoke(
         [SystemMessage(ANSWER_SYSTEM + quote_facts(list(memories))), HumanMessage(question)]
     )
-    return reply.content.strip() if isinstance(reply.content, str) else reply.text().strip()
+    return str(reply.text).strip()
 
 
 def judge(model: BaseChatModel, question: str, gold: str, candidate: str) -> bool:

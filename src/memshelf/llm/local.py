@@ -92,24 +92,11 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
         return _MODELS[key]
 
 
-def _content_text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
-
-
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """LangChain messages as the OpenAI-style dicts the model's chat template expects."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        text = _content_text(message)
+        text = str(message.text)
         if isinstance(message, SystemMessage):
             out.append({"role": "system", "content": text})
         elif isinstance(message, HumanMessage):
