@@ -26,6 +26,7 @@ from langgraph.store.memory import InMemoryStore
 
 from memshelf.agent.nodes import Nodes
 from memshelf.embeddings import CachedDocuments, shared_local_embedder
+from memshelf.eval.storebench import pct
 from memshelf.llm.fake import rule_based_chat_model
 from memshelf.namespaces import memories_namespace
 from memshelf.stores.sqlite import SqliteStore
@@ -75,11 +76,6 @@ def fill(store: BaseStore, user: str, n: int, rng: random.Random) -> float:
             [PutOp(ns, f"m{i}", {"text": fact(rng, i)}) for i in range(base, min(n, base + 1000))]
         )
     return time.perf_counter() - start
-
-
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def measure(store: BaseStore, user: str, turns: int, rng: random.Random) -> dict[str, float]:

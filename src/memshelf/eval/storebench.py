@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from langgraph.store.base import BaseStore, PutOp
 
+from memshelf.eval.metrics import percentile
+
 DIMS = 384
 TOP_K = 10
 
@@ -66,8 +68,8 @@ class Vectors:
 
 
 def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+    """Percentile of durations in seconds, in milliseconds."""
+    return percentile(samples, p) * 1000
 
 
 def load(store: BaseStore, vecs: Vectors, namespaces: Sequence[tuple[str, ...]], n: int) -> float:
