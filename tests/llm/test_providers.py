@@ -56,3 +56,21 @@ def test_default_is_local_and_missing_model_says_how_to_install(tmp_path: object
 def test_unknown_local_model() -> None:
     with pytest.raises(ConfigurationError, match=r"local:qwen2\.5-coder-1\.5b"):
         chat_model("local:nope")
+
+
+def test_local_model_tool_choice_is_honoured_or_refused() -> None:
+    from langchain_core.tools import tool
+
+    from memshelf.errors import ModelError
+    from memshelf.llm import LocalChatModel
+
+    @tool
+    def ping(host: str) -> str:
+        """Ping a host."""
+        return host
+
+    model = LocalChatModel(model_name="x", model_path="/nonexistent.gguf")  # never loaded here
+    assert model.bind_tools([ping]).kwargs["tools"][0]["function"]["name"] == "ping"  # type: ignore[attr-defined]
+    assert "tools" not in model.bind_tools([ping], tool_choice="none").kwargs  # type: ignore[attr-defined]
+    with pytest.raises(ModelError, match="cannot be forced"):
+        model.bind_tools([ping], tool_choice="ping")

@@ -239,6 +239,14 @@ class LocalChatModel(BaseChatModel):
         tool_choice: str | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer the tools; ``tool_choice`` may be auto (default) or none, not a forced call."""
+        if tool_choice == "none":
+            return self.bind(**kwargs)
+        if tool_choice not in (None, "auto"):
+            raise ModelError(
+                f"The local model cannot be forced to call a tool (tool_choice={tool_choice!r}); "
+                "use tool_choice='auto', or a hosted model for forced tool calls."
+            )
         formatted = [convert_to_openai_tool(t) for t in tools]
         return self.bind(tools=formatted, **kwargs)
 
