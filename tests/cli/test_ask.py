@@ -39,3 +39,39 @@ def test_ask_without_user_is_a_clear_error(tmp_path: Path) -> None:
 def test_oversized_message_is_a_clear_error(tmp_path: Path) -> None:
     result = _ask(tmp_path, "sukhveer", "A", "x" * 30_000)
     assert result.returncode == 2 and "MEMSHELF_MAX_MESSAGE_CHARS" in result.stderr
+
+
+def test_chat_session_prints_replies_and_runs_commands(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    lines = [
+        "I deploy on Fly.io.",
+        "/thread new",
+        "Where do I deploy?",
+        "/memories",
+        "/forget I deploy on Fly.io",
+        "/memories",
+        "/quit",
+    ]
+    script = "\n".join(lines) + "\n"
+    env = {
+        **os.environ,
+        "MEMSHELF_DATA_DIR": str(tmp_path),
+        "MEMSHELF_CHAT_MODEL": "fake",
+        "MEMSHELF_EMBEDDINGS": "fake:64",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "memshelf.cli", "chat", "--user", "u"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert 'bot> From memory: "I deploy on Fly.io"' in out  # recalled in a new thread
+    assert "  - I deploy on Fly.io" in out and "forgot: I deploy on Fly.io" in out
+    assert out.count("  - I deploy on Fly.io") == 1  # gone after /forget

@@ -10,14 +10,12 @@ import typer
 from memshelf.cli._common import ModelSpec, StoreUrl, UserId, build_settings
 
 
-def _agent(store: str | None, model: str | None) -> Any:
+def _agent(store: str | None, model: str | None) -> tuple[Any, int]:
+    """The agent, and the longest message it accepts (from the same settings)."""
     from memshelf.agent import build_agent
 
-    return build_agent(settings=build_settings(store, model))
-
-
-def _limit() -> int:
-    return build_settings().max_message_chars
+    settings = build_settings(store, model)
+    return build_agent(settings=settings), settings.max_message_chars
 
 
 def ask(
@@ -33,7 +31,8 @@ def ask(
     """One turn: print the reply; exit 0 only once the turn's memories are written."""
     from memshelf.agent.turn import run_turn
 
-    result = run_turn(_agent(store, model), user, thread, message, max_chars=_limit())
+    graph, limit = _agent(store, model)
+    result = run_turn(graph, user, thread, message, max_chars=limit)
     if verbose:
         for fact in result.recalled:
             typer.secho(f"recalled: {fact['text']}", fg=typer.colors.CYAN, err=True)
@@ -52,12 +51,12 @@ def chat(
     model: ModelSpec = None,
 ) -> None:
     """Interactive chat with streaming replies and memory commands."""
-    from langchain_core.messages import AIMessageChunk, HumanMessage
+    from langchain_core.messages import AIMessage, HumanMessage
 
     from memshelf.agent.runtime import require_store
     from memshelf.memory import forget, list_facts
 
-    graph = _agent(store, model)
+    graph, limit = _agent(store, model)
     shelf = require_store(graph.store)
     thread = thread or uuid.uuid4().hex[:8]
     typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
@@ -86,8 +85,8 @@ def chat(
         if line.startswith("/"):
             typer.echo(HELP)
             continue
-        if len(line) > _limit():
-            typer.echo(f"  message too long ({len(line):,} characters; limit {_limit():,})")
+        if len(line) > limit:
+            typer.echo(f"  message too long ({len(line):,} characters; limit {limit:,})")
             continue
         config = {"configurable": {"user_id": user, "thread_id": thread}}
         typer.echo("bot> ", nl=False)
@@ -96,8 +95,9 @@ def chat(
         ):
             if (
                 meta.get("langgraph_node") == "respond"
-                and isinstance(chunk, AIMessageChunk)
-                and not chunk.tool_call_chunks
+                and isinstance(chunk, AIMessage)  # a chunk, or a non-streaming model's reply
+                and not chunk.tool_calls
+                and not getattr(chunk, "tool_call_chunks", None)
             ):
-                typer.echo(chunk.content if isinstance(chunk.content, str) else "", nl=False)
+                typer.echo(str(chunk.text), nl=False)
         typer.echo()
