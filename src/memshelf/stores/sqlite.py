@@ -11,23 +11,16 @@ namespace by opaque per-prefix tokens, and fused with the cosine score.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
-    BaseStore,
     GetOp,
     IndexConfig,
     Item,
@@ -38,23 +31,14 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    ensure_embeddings,
 )
 
-from memshelf.embeddings import fingerprint as embedder_fingerprint
-from memshelf.errors import (
-    EmbedderMismatchError,
-    MemshelfError,
-    StoreError,
-    ValueTooLargeError,
-)
-from memshelf.namespaces import validate_namespace
+from memshelf.errors import EmbedderMismatchError, MemshelfError, StoreError
 from memshelf.stores import _query as q
-from memshelf.stores.vectors import VectorBlock, as_unit_matrix, best_per_item
+from memshelf.stores.base import DEFAULT_MAX_VALUE_BYTES, MemshelfStore, Plan, make_item
+from memshelf.stores.vectors import VectorBlock, best_per_item
 
 SCHEMA_VERSION = 2
-DEFAULT_MAX_VALUE_BYTES = 256 * 1024
-_QUERY_CACHE_SIZE = 512
 _SQL_CHUNK = 500
 _KEYWORD_HITS = 200
 # A word in more documents than this says little about which one is meant, and
@@ -100,39 +84,15 @@ _ROW = "id, ns, key, value, created_at, updated_at"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 
-def _ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 def _item(
     row: sqlite3.Row | tuple[Any, ...], score: float | None = None, search: bool = False
 ) -> Item:
     _, ns, key, value, created, updated = row[:6]
-    kwargs = {
-        "namespace": q.decode_ns(ns),
-        "key": key,
-        "value": json.loads(value),
-        "created_at": _ts(created),
-        "updated_at": _ts(updated),
-    }
-    return SearchItem(**kwargs, score=score) if search else Item(**kwargs)
+    return make_item(ns, key, value, created, updated, score, search)
 
 
-@dataclass
-class _Plan:
-    """What a batch must embed before it touches the database."""
-
-    puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
-    texts: list[str] = field(default_factory=list)
-    owners: list[tuple[tuple[tuple[str, ...], str], str]] = field(default_factory=list)
-    queries: list[str] = field(default_factory=list)
-    blobs: dict[tuple[tuple[str, ...], str], str | None] = field(default_factory=dict)
-
-
-class SqliteStore(BaseStore):
+class SqliteStore(MemshelfStore):
     """A durable, searchable LangGraph store in a single SQLite file (or ``:memory:``)."""
-
-    supports_ttl = True
 
     def __init__(
         self,
@@ -145,33 +105,19 @@ class SqliteStore(BaseStore):
         embedder_id: str | None = None,
         verify_embedder: bool = True,
     ) -> None:
+        super().__init__(
+            index=index,
+            ttl=ttl,
+            max_value_bytes=max_value_bytes,
+            keyword_weight=keyword_weight,
+            embedder_id=embedder_id,
+        )
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.ttl_config = dict(ttl) if ttl else None  # type: ignore[assignment]
-        self.max_value_bytes = max_value_bytes
-        if not 0.0 <= keyword_weight <= 1.0:
-            raise MemshelfError(f"keyword_weight must be within [0, 1], got {keyword_weight}.")
-        self.keyword_weight = keyword_weight
-        self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
-        self.embeddings: Embeddings | None = None
-        self.dims = 0
-        self.embedder_id: str | None = None
-        if index:
-            if "embed" not in index or "dims" not in index:
-                raise MemshelfError(
-                    "index needs both 'embed' and 'dims', e.g. "
-                    "{'embed': embedder, 'dims': 384, 'fields': ['text']}."
-                )
-            self.embeddings = ensure_embeddings(index["embed"])
-            self.dims = int(index["dims"])
-            self.embedder_id = embedder_id or embedder_fingerprint(index["embed"], self.dims)
-        self._fields = q.tokenized_fields((index or {}).get("fields") or ["$"])
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._blocks: dict[str, VectorBlock] = {}
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
         self._data_version = -1
         self._last_sweep = time.time()
         self._closed = False
@@ -225,12 +171,6 @@ class SqliteStore(BaseStore):
                 self._closed = True
                 self._conn.close()
 
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, embedder={self.embedder_id!r})"
 
@@ -249,114 +189,10 @@ class SqliteStore(BaseStore):
         return SqliteStore._Tx(self._conn)
 
     # ----------------------------------------------------------------- batching
-    def batch(self, ops: Iterable[Op]) -> list[Result]:
-        ops = list(ops)
-        plan = self._plan(ops)
-        vectors = self._embed_texts(plan.texts)
-        queries = self._embed_queries(plan.queries)
-        return self._execute(ops, plan, vectors, queries)
-
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        ops = list(ops)
-        plan = self._plan(ops)
-        vectors = None
-        if plan.texts and self.embeddings is not None:
-            vectors = as_unit_matrix(await self.embeddings.aembed_documents(plan.texts), self.dims)
-        queries, missing = self._cached_queries(plan.queries)
-        if missing and self.embeddings is not None:
-            new = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
-            queries.update(self._remember_queries(missing, new))
-        return await asyncio.to_thread(self._execute, ops, plan, vectors, queries)
-
-    def _plan(self, ops: list[Op]) -> _Plan:
-        plan = _Plan()
-        for op in ops:
-            if isinstance(op, PutOp):
-                q.encode_ns(op.namespace)
-                if op.value is not None and not isinstance(op.value, dict):
-                    raise StoreError(
-                        f"Values must be dicts (JSON objects), got {type(op.value).__name__}."
-                    )
-                plan.puts[(op.namespace, op.key)] = op
-                plan.blobs[(op.namespace, op.key)] = self._encode_value(op)
-            elif isinstance(op, GetOp):
-                q.encode_ns(op.namespace)
-            elif isinstance(op, SearchOp):
-                if op.namespace_prefix:
-                    q.encode_ns(op.namespace_prefix)
-                if op.query and self.embeddings is not None:
-                    plan.queries.append(op.query)
-            elif isinstance(op, ListNamespacesOp):
-                for condition in op.match_conditions or ():
-                    validate_namespace(tuple(condition.path))
-            else:
-                raise StoreError(f"Unknown operation type: {type(op).__name__}")
-        for target, op in plan.puts.items():
-            if op.value is None:
-                continue
-            for path, text in q.texts_to_index(op.value, op.index, self._fields):
-                plan.owners.append((target, path))
-                plan.texts.append(text)
-        return plan
-
-    def _encode_value(self, op: PutOp) -> str | None:
-        """The value as compact JSON, checked before anything is embedded or written."""
-        if op.value is None:
-            return None
-        try:
-            blob = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise StoreError(
-                f"The value for key {op.key!r} is not JSON-serialisable ({exc}); "
-                "store plain dicts, lists, strings, numbers and booleans."
-            ) from exc
-        size = len(blob.encode("utf-8"))
-        if size > self.max_value_bytes:
-            raise ValueTooLargeError(
-                f"The value for key {op.key!r} is {size:,} bytes; the limit is "
-                f"{self.max_value_bytes:,}. Store a distilled fact rather than a "
-                "transcript, or raise MEMSHELF_MAX_VALUE_BYTES. Nothing was written."
-            )
-        return blob
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray | None:
-        if not texts or self.embeddings is None:
-            return None
-        return as_unit_matrix(self.embeddings.embed_documents(texts), self.dims)
-
-    def _cached_queries(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Query vectors already known, and the distinct queries still to embed."""
-        if not texts or self.embeddings is None:
-            return {}, []
-        with self._cache_lock:
-            found = {t: self._query_cache[t] for t in texts if t in self._query_cache}
-            for text in found:
-                self._query_cache.move_to_end(text)
-        return found, [t for t in dict.fromkeys(texts) if t not in found]
-
-    def _remember_queries(
-        self, texts: list[str], vectors: list[list[float]]
-    ) -> dict[str, np.ndarray]:
-        """Checked, unit-length vectors for ``texts``, kept in a small LRU (thread-safe)."""
-        new = dict(zip(texts, as_unit_matrix(vectors, self.dims), strict=True))
-        with self._cache_lock:
-            self._query_cache.update(new)
-            while len(self._query_cache) > _QUERY_CACHE_SIZE:
-                self._query_cache.popitem(last=False)
-        return new
-
-    def _embed_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
-        found, missing = self._cached_queries(texts)
-        if missing and self.embeddings is not None:
-            found.update(
-                self._remember_queries(missing, [self.embeddings.embed_query(t) for t in missing])
-            )
-        return found
-
     def _execute(
         self,
         ops: list[Op],
-        plan: _Plan,
+        plan: Plan,
         vectors: np.ndarray | None,
         queries: dict[str, np.ndarray],
     ) -> list[Result]:
@@ -390,11 +226,6 @@ class SqliteStore(BaseStore):
             self._data_version = version
 
     # ----------------------------------------------------------------- reads
-    def _refreshes(self, refresh_ttl: bool | None) -> bool:
-        if refresh_ttl is not None:
-            return refresh_ttl
-        return bool((self.ttl_config or {}).get("refresh_on_read", True))
-
     def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
         row = self._conn.execute(
             f"SELECT {_ROW}, ttl_minutes FROM items WHERE ns = ? AND key = ? AND {_LIVE}",
@@ -568,12 +399,8 @@ class SqliteStore(BaseStore):
         return q.list_namespaces(namespaces, op.match_conditions, op.max_depth, op.limit, op.offset)
 
     # ----------------------------------------------------------------- writes
-    def _write(
-        self, plan: _Plan, vectors: np.ndarray | None, refresh: set[int], now: float
-    ) -> None:
-        rows_of: dict[tuple[tuple[str, ...], str], list[int]] = {}
-        for row, owner in enumerate(plan.owners):
-            rows_of.setdefault(owner[0], []).append(row)
+    def _write(self, plan: Plan, vectors: np.ndarray | None, refresh: set[int], now: float) -> None:
+        rows_of = plan.rows_of()
         changed: list[tuple[str, int, np.ndarray | None, np.ndarray | None]] = []
         vector_rows: list[tuple[int, str, str, bytes]] = []
         keyword_rows: list[tuple[int, str, str]] = []
@@ -630,8 +457,6 @@ class SqliteStore(BaseStore):
     ) -> int:
         """Insert or replace one item; ``newest`` is the largest id before this batch."""
         ttl = op.ttl
-        if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0 or math.isnan(ttl)):
-            raise StoreError(f"ttl must be a positive number of minutes or None, got {ttl!r}.")
         expires = now + ttl * 60.0 if ttl is not None else None
         spec = None if op.index is None else json.dumps(op.index)
         row = conn.execute(
@@ -707,11 +532,7 @@ class SqliteStore(BaseStore):
             for path, text in q.texts_to_index(json.loads(value), index, self._fields):
                 owners.append((item_id, ns, path))
                 texts.append(text)
-        parts = [
-            as_unit_matrix(self.embeddings.embed_documents(texts[i : i + batch_size]), self.dims)
-            for i in range(0, len(texts), batch_size)
-        ]
-        mat = np.concatenate(parts) if parts else np.zeros((0, self.dims), np.float32)
+        mat = self._embed_all(texts, batch_size)
         with self._lock, self._tx() as conn:
             conn.execute("DELETE FROM vectors")
             conn.executemany(

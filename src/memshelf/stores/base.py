@@ -1,0 +1,282 @@
+"""What every memshelf store backend shares: checking and embedding a batch.
+
+A batch is checked and embedded in full before a backend touches its
+database, so bad input (a non-JSON value, an oversized one, an embedder that
+returns the wrong number of dimensions or fails) writes nothing. Backends
+implement ``_execute`` (reads and writes for an already-embedded batch) and
+``close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+)
+
+from memshelf.embeddings import fingerprint as embedder_fingerprint
+from memshelf.errors import MemshelfError, StoreError, ValueTooLargeError
+from memshelf.namespaces import validate_namespace
+from memshelf.stores import _query as q
+from memshelf.stores.vectors import as_unit_matrix
+
+DEFAULT_MAX_VALUE_BYTES = 256 * 1024
+_QUERY_CACHE_SIZE = 512
+
+Target = tuple[tuple[str, ...], str]
+
+
+@dataclass
+class Plan:
+    """What a batch must embed before it touches the database."""
+
+    puts: dict[Target, PutOp] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    owners: list[tuple[Target, str]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    blobs: dict[Target, str | None] = field(default_factory=dict)
+
+    def rows_of(self) -> dict[Target, list[int]]:
+        """For each put, the rows of ``texts`` (and of the embedded matrix) it owns."""
+        rows: dict[Target, list[int]] = {}
+        for row, owner in enumerate(self.owners):
+            rows.setdefault(owner[0], []).append(row)
+        return rows
+
+
+def make_item(
+    ns: str,
+    key: str,
+    value: str,
+    created: float,
+    updated: float,
+    score: float | None = None,
+    search: bool = False,
+) -> Item:
+    """An Item (or SearchItem) from stored columns: encoded namespace, JSON value, epoch times."""
+    kwargs = {
+        "namespace": q.decode_ns(ns),
+        "key": key,
+        "value": json.loads(value),
+        "created_at": datetime.fromtimestamp(created, UTC),
+        "updated_at": datetime.fromtimestamp(updated, UTC),
+    }
+    return SearchItem(**kwargs, score=score) if search else Item(**kwargs)
+
+
+def check_ttl(ttl: Any) -> None:
+    if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0 or math.isnan(ttl)):
+        raise StoreError(f"ttl must be a positive number of minutes or None, got {ttl!r}.")
+
+
+class MemshelfStore(BaseStore):
+    """A LangGraph store with memshelf's index, TTL, limits and hybrid scoring."""
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        keyword_weight: float = q.DEFAULT_KEYWORD_WEIGHT,
+        embedder_id: str | None = None,
+    ) -> None:
+        self.ttl_config = dict(ttl) if ttl else None  # type: ignore[assignment]
+        self.max_value_bytes = max_value_bytes
+        if not 0.0 <= keyword_weight <= 1.0:
+            raise MemshelfError(f"keyword_weight must be within [0, 1], got {keyword_weight}.")
+        self.keyword_weight = keyword_weight
+        self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
+        self.embeddings: Embeddings | None = None
+        self.dims = 0
+        self.embedder_id: str | None = None
+        if index:
+            if "embed" not in index or "dims" not in index:
+                raise MemshelfError(
+                    "index needs both 'embed' and 'dims', e.g. "
+                    "{'embed': embedder, 'dims': 384, 'fields': ['text']}."
+                )
+            self.embeddings = ensure_embeddings(index["embed"])
+            self.dims = int(index["dims"])
+            self.embedder_id = embedder_id or embedder_fingerprint(index["embed"], self.dims)
+        self._fields = q.tokenized_fields((index or {}).get("fields") or ["$"])
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- lifecycle
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def sweep_ttl(self) -> int:
+        """Delete expired items now; returns how many."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Counts for `memshelf doctor`."""
+
+    @abstractmethod
+    def reembed(self, batch_size: int = 256) -> int:
+        """Re-embed every indexed item with the configured embedder, atomically."""
+
+    # ----------------------------------------------------------------- batching
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        plan = self._plan(ops)
+        vectors = self._embed_texts(plan.texts)
+        queries = self._embed_queries(plan.queries)
+        return self._execute(ops, plan, vectors, queries)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        plan = self._plan(ops)
+        vectors = None
+        if plan.texts and self.embeddings is not None:
+            vectors = as_unit_matrix(await self.embeddings.aembed_documents(plan.texts), self.dims)
+        queries, missing = self._cached_queries(plan.queries)
+        if missing and self.embeddings is not None:
+            new = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
+            queries.update(self._remember_queries(missing, new))
+        return await asyncio.to_thread(self._execute, ops, plan, vectors, queries)
+
+    @abstractmethod
+    def _execute(
+        self,
+        ops: list[Op],
+        plan: Plan,
+        vectors: np.ndarray | None,
+        queries: dict[str, np.ndarray],
+    ) -> list[Result]:
+        """Run an embedded batch: results in op order, puts applied atomically."""
+
+    def _plan(self, ops: list[Op]) -> Plan:
+        plan = Plan()
+        for op in ops:
+            if isinstance(op, PutOp):
+                q.encode_ns(op.namespace)
+                if op.value is not None and not isinstance(op.value, dict):
+                    raise StoreError(
+                        f"Values must be dicts (JSON objects), got {type(op.value).__name__}."
+                    )
+                if op.value is not None:
+                    check_ttl(op.ttl)
+                plan.puts[(op.namespace, op.key)] = op
+                plan.blobs[(op.namespace, op.key)] = self._encode_value(op)
+            elif isinstance(op, GetOp):
+                q.encode_ns(op.namespace)
+            elif isinstance(op, SearchOp):
+                if op.namespace_prefix:
+                    q.encode_ns(op.namespace_prefix)
+                if op.query and self.embeddings is not None:
+                    plan.queries.append(op.query)
+            elif isinstance(op, ListNamespacesOp):
+                for condition in op.match_conditions or ():
+                    validate_namespace(tuple(condition.path))
+            else:
+                raise StoreError(f"Unknown operation type: {type(op).__name__}")
+        for target, op in plan.puts.items():
+            if op.value is None:
+                continue
+            for path, text in q.texts_to_index(op.value, op.index, self._fields):
+                plan.owners.append((target, path))
+                plan.texts.append(text)
+        return plan
+
+    def _encode_value(self, op: PutOp) -> str | None:
+        """The value as compact JSON, checked before anything is embedded or written."""
+        if op.value is None:
+            return None
+        try:
+            blob = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"The value for key {op.key!r} is not JSON-serialisable ({exc}); "
+                "store plain dicts, lists, strings, numbers and booleans."
+            ) from exc
+        size = len(blob.encode("utf-8"))
+        if size > self.max_value_bytes:
+            raise ValueTooLargeError(
+                f"The value for key {op.key!r} is {size:,} bytes; the limit is "
+                f"{self.max_value_bytes:,}. Store a distilled fact rather than a "
+                "transcript, or raise MEMSHELF_MAX_VALUE_BYTES. Nothing was written."
+            )
+        return blob
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray | None:
+        if not texts or self.embeddings is None:
+            return None
+        return as_unit_matrix(self.embeddings.embed_documents(texts), self.dims)
+
+    def _embed_all(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Unit vectors for ``texts`` in batches (for re-embedding a whole store)."""
+        assert self.embeddings is not None
+        parts = [
+            as_unit_matrix(self.embeddings.embed_documents(texts[i : i + batch_size]), self.dims)
+            for i in range(0, len(texts), batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dims), np.float32)
+
+    def _cached_queries(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Query vectors already known, and the distinct queries still to embed."""
+        if not texts or self.embeddings is None:
+            return {}, []
+        with self._cache_lock:
+            found = {t: self._query_cache[t] for t in texts if t in self._query_cache}
+            for text in found:
+                self._query_cache.move_to_end(text)
+        return found, [t for t in dict.fromkeys(texts) if t not in found]
+
+    def _remember_queries(
+        self, texts: list[str], vectors: list[list[float]]
+    ) -> dict[str, np.ndarray]:
+        """Checked, unit-length vectors for ``texts``, kept in a small LRU (thread-safe)."""
+        new = dict(zip(texts, as_unit_matrix(vectors, self.dims), strict=True))
+        with self._cache_lock:
+            self._query_cache.update(new)
+            while len(self._query_cache) > _QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return new
+
+    def _embed_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
+        found, missing = self._cached_queries(texts)
+        if missing and self.embeddings is not None:
+            found.update(
+                self._remember_queries(missing, [self.embeddings.embed_query(t) for t in missing])
+            )
+        return found
+
+    def _refreshes(self, refresh_ttl: bool | None) -> bool:
+        if refresh_ttl is not None:
+            return refresh_ttl
+        return bool((self.ttl_config or {}).get("refresh_on_read", True))
