@@ -35,6 +35,21 @@ TRICKY = [
     "a/b",
     "NULL",
     "' OR 1=1 --",
+    "-",
+    "-alice",
+    "@",
+    "@alice",
+    "{",
+    "}",
+    "{alice}",
+    "a|b",
+    "a,b",
+    "*alice*",
+    "%alice%",
+    "a:b",
+    "\\",
+    "$",
+    "alice bob",
 ]
 ids = st.one_of(st.sampled_from(TRICKY), st.text(min_size=1, max_size=12).filter(str.strip))
 _counter = itertools.count()
@@ -97,3 +112,33 @@ def test_file_store_isolation_survives_reopen(
     store = make_memshelf_store(index=fake_index(), path=path)
     for uid in TRICKY:
         assert [h.value["owner"] for h in store.search(memories_namespace(uid))] == [uid]
+
+
+# Labels as a store sees them (not percent-encoded): query-engine syntax must never leak.
+SYNTAX = "-@{}|*%,:;()[]~!\"'\\ $^&/é🙂"
+raw_labels = st.text(alphabet=st.sampled_from(list(SYNTAX) + list("ab")), min_size=1, max_size=6)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=raw_labels, b=raw_labels)
+def test_raw_labels_with_query_syntax_are_exact(make_store: StoreFactory, a: str, b: str) -> None:
+    assume(a != b and "*" not in (a, b))  # a bare '*' label is LangGraph's own wildcard
+    store = _raw_stores.setdefault(id(make_store), make_store(index=fake_index()))
+    run = next(_counter)
+    na, nb = ("raw", a), ("raw", b)
+    store.put(na, f"k{run}", {"text": "shared words here", "owner": a})
+    store.put(nb, f"k{run}", {"text": "shared words here", "owner": b})
+    store.put((*na, "child"), f"k{run}", {"text": "shared words here", "owner": a})
+    for hit in store.search(na, query="shared words", limit=100):
+        assert hit.namespace[:2] == na and hit.value["owner"] == a
+    for hit in store.search(na, limit=100):
+        assert hit.value["owner"] == a
+    got = store.get(nb, f"k{run}")
+    assert got is not None and got.value["owner"] == b
+    assert store.list_namespaces(prefix=na) == [na, (*na, "child")]
+    assert na in store.list_namespaces(prefix=("raw",), max_depth=2)
+
+
+_raw_stores: dict[int, BaseStore] = {}

@@ -1,0 +1,704 @@
+"""memshelf's production store: a LangGraph ``BaseStore`` on Redis with the query engine.
+
+Layout under a key prefix ``P`` (default ``memshelf``)::
+
+    P:meta        HASH  schema version, embedder fingerprint, vector dims
+    P:i:<id>      HASH  one item: ns, key, value (JSON), created, updated, ttl,
+                        nvec, spec, nsp (TAG), text (TEXT, what keyword search sees)
+    P:v:<id>:<n>  HASH  the n-th vector of item <id>: nsp (TAG), item, vec (FLOAT32)
+
+``<id>`` is a hash of (namespace, key). Namespaces reach the query engine only
+as opaque hex tokens, one per prefix (``nsp``), so no user id is ever parsed
+as query syntax and a prefix search is an exact TAG match. Two indexes,
+``P:items`` and ``P:vectors``, are created (or left alone) by :meth:`setup`.
+
+Expiry is Redis's own: an item and its vectors carry the same PEXPIRE, and a
+refresh re-arms it with the item's own TTL. Every read loads the item's hash,
+and Redis never returns an expired key, so an expired item is hidden before
+Redis reclaims it. Ranking (dense + keyword fusion) is the SQLite store's,
+from ``_query.py``: exact over the KNN candidates plus the keyword hits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langgraph.store.base import (
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+)
+
+from memshelf.config import redact
+from memshelf.errors import (
+    ConfigurationError,
+    EmbedderMismatchError,
+    MemshelfError,
+    StoreError,
+)
+from memshelf.stores import _query as q
+from memshelf.stores.base import DEFAULT_MAX_VALUE_BYTES, MemshelfStore, Plan, make_item
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_KEYWORD_HITS = 200
+_PAGE = 500
+_FIELDS = (b"ns", b"key", b"value", b"created", b"updated", b"ttl", b"nvec")
+_PREFIX_OK = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+VECTOR_ALGORITHMS = ("FLAT", "HNSW")
+# What the query engine sees of an item: prefix tokens, keyword text, recency, vector count.
+_ITEMS_SCHEMA = (
+    "nsp TAG text TEXT NOSTEM updated NUMERIC SORTABLE nvec NUMERIC".split()
+)  # fmt: skip
+
+
+def _s(raw: bytes | str) -> str:
+    return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+def item_id(namespace: tuple[str, ...], key: str) -> str:
+    """A fixed-length key part for (namespace, key); the length prefix keeps it injective."""
+    ns = q.encode_ns(namespace)
+    raw = f"{len(ns)}:{ns}{key}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+class _Row:
+    """One item's stored fields, as loaded from its hash."""
+
+    __slots__ = ("fields", "id")
+
+    def __init__(self, id_: str, fields: dict[bytes, bytes]) -> None:
+        self.id = id_
+        self.fields = fields
+
+    @property
+    def ttl(self) -> float | None:
+        raw = self.fields.get(b"ttl") or b""
+        return float(raw) if raw else None
+
+    @property
+    def nvec(self) -> int:
+        return int(self.fields.get(b"nvec") or 0)
+
+    @property
+    def value(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.fields[b"value"])
+        return loaded
+
+    def item(self, score: float | None = None, search: bool = False) -> Item:
+        f = self.fields
+        return make_item(
+            _s(f[b"ns"]),
+            _s(f[b"key"]),
+            _s(f[b"value"]),
+            float(f[b"created"]),
+            float(f[b"updated"]),
+            score,
+            search,
+        )
+
+
+class RedisStore(MemshelfStore):
+    """A LangGraph store in Redis 8 / Redis Stack: shared by every process and machine."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        keyword_weight: float = q.DEFAULT_KEYWORD_WEIGHT,
+        embedder_id: str | None = None,
+        verify_embedder: bool = True,
+        prefix: str = "memshelf",
+        password: str | None = None,
+        vector_algorithm: str = "FLAT",
+        client: redis.Redis | None = None,
+    ) -> None:
+        super().__init__(
+            index=index,
+            ttl=ttl,
+            max_value_bytes=max_value_bytes,
+            keyword_weight=keyword_weight,
+            embedder_id=embedder_id,
+        )
+        if not _PREFIX_OK.match(prefix):
+            raise ConfigurationError(
+                f"Redis key prefix {prefix!r} must be 1-64 characters of [A-Za-z0-9_-]."
+            )
+        if vector_algorithm.upper() not in VECTOR_ALGORITHMS:
+            raise ConfigurationError(
+                f"vector_algorithm must be FLAT (exact) or HNSW (approximate), "
+                f"got {vector_algorithm!r}."
+            )
+        self.url = url
+        self.prefix = prefix
+        self.vector_algorithm = vector_algorithm.upper()
+        self._items_index = f"{prefix}:items"
+        self._vectors_index = f"{prefix}:vectors"
+        self._meta_key = f"{prefix}:meta"
+        self._r = client if client is not None else connect(url, password)
+        self._closed = False
+        self._lock = threading.Lock()
+        log.info("memshelf Redis store at %s (URL hash), prefix %r", redact(url), prefix)
+        self.setup(verify_embedder)
+
+    # ----------------------------------------------------------------- lifecycle
+    def setup(self, verify_embedder: bool = True) -> None:
+        """Create the indexes if missing and record the embedder; safe to call again."""
+        r = self._r
+        meta = {_s(k): _s(v) for k, v in r.hgetall(self._meta_key).items()}
+        schema = int(meta.get("schema", "0"))
+        if schema > SCHEMA_VERSION:
+            raise StoreError(
+                f"The Redis data under prefix {self.prefix!r} was written by a newer memshelf "
+                f"(schema {schema} > {SCHEMA_VERSION}). Upgrade memshelf: pip install -U memshelf."
+            )
+        self._create_index(self._items_index, f"{self.prefix}:i:", list(_ITEMS_SCHEMA))
+        if self.embedder_id:
+            self._claim_embedder(meta, verify_embedder)
+        r.hset(self._meta_key, "schema", str(SCHEMA_VERSION))
+
+    def _vector_schema(self) -> list[Any]:
+        params = ["TYPE", "FLOAT32", "DIM", self.dims, "DISTANCE_METRIC", "COSINE"]
+        return ["nsp", "TAG", "vec", "VECTOR", self.vector_algorithm, len(params), *params]
+
+    def _create_index(self, name: str, key_prefix: str, schema: list[Any]) -> bool:
+        """FT.CREATE unless it exists; True when this call created it."""
+        import redis
+
+        try:
+            self._cmd(
+                "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, key_prefix,
+                "STOPWORDS", 0, "SCHEMA", *schema,
+            )  # fmt: skip
+            return True
+        except redis.ResponseError as exc:
+            if "already exists" in str(exc).lower():
+                return False
+            if "unknown command" in str(exc).lower():
+                raise StoreError(
+                    "This Redis has no query engine (FT.CREATE is unknown). Use Redis 8, "
+                    "Redis Stack, or a managed Redis with search enabled."
+                ) from exc
+            raise
+
+    def _claim_embedder(self, meta: dict[str, str], verify: bool) -> None:
+        stored = meta.get("embedder")
+        has_vectors = self._vector_count() > 0
+        if stored and stored != self.embedder_id and verify and has_vectors:
+            raise EmbedderMismatchError(stored, self.embedder_id or "", self._where())
+        if meta.get("dims") not in (None, str(self.dims)) and not has_vectors:
+            self._drop_vector_index()
+        self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
+        if stored != self.embedder_id and (not stored or not has_vectors):
+            self._r.hset(self._meta_key, mapping={"embedder": self.embedder_id or ""})
+        if not has_vectors or "dims" not in meta:
+            self._r.hset(self._meta_key, mapping={"dims": str(self.dims)})
+
+    def _drop_vector_index(self) -> None:
+        self._drop_index(self._vectors_index)
+
+    def _drop_index(self, name: str) -> None:
+        import redis
+
+        try:
+            self._cmd("FT.DROPINDEX", name)
+        except redis.ResponseError as exc:
+            if "unknown index" not in str(exc).lower() and "no such" not in str(exc).lower():
+                raise
+
+    def _vector_count(self) -> int:
+        import redis
+
+        try:
+            found = self._cmd("FT.SEARCH", self._vectors_index, "*", "LIMIT", 0, 0, "DIALECT", 2)
+        except redis.ResponseError:
+            return 0
+        return int(found[b"total_results"])
+
+    def _where(self) -> str:
+        return f"Redis {redact(self.url)} (URL hash), prefix {self.prefix!r}"
+
+    def meta(self, key: str) -> str | None:
+        raw = self._r.hget(self._meta_key, key)
+        return None if raw is None else _s(raw)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._r.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({redact(self.url)}, prefix={self.prefix!r})"
+
+    def drop(self) -> None:
+        """Delete every key and index under this store's prefix (tests, resets)."""
+        drop_prefix(self._r, self.prefix)
+
+    def _cmd(self, *args: Any) -> Any:
+        return self._r.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    # ----------------------------------------------------------------- keys
+    def _item_key(self, id_: str) -> str:
+        return f"{self.prefix}:i:{id_}"
+
+    def _vector_key(self, id_: str, n: int) -> str:
+        return f"{self.prefix}:v:{id_}:{n}"
+
+    # ----------------------------------------------------------------- batching
+    def _execute(
+        self,
+        ops: list[Op],
+        plan: Plan,
+        vectors: np.ndarray | None,
+        queries: dict[str, np.ndarray],
+    ) -> list[Result]:
+        if self._closed:
+            raise StoreError("This store is closed; open a new one with memshelf.open_store().")
+        now = time.time()
+        results: list[Result] = []
+        refresh: dict[str, tuple[float, int]] = {}
+        for op in ops:
+            if isinstance(op, GetOp):
+                results.append(self._get(op, refresh))
+            elif isinstance(op, SearchOp):
+                results.append(self._search(op, queries.get(op.query or ""), refresh))
+            elif isinstance(op, ListNamespacesOp):
+                results.append(self._list_namespaces(op))
+            else:
+                results.append(None)
+        if refresh:
+            self._refresh(refresh)
+        if plan.puts:
+            self._write(plan, vectors, now)
+        return results
+
+    # ----------------------------------------------------------------- reads
+    def _load(self, ids: list[str]) -> dict[str, _Row]:
+        """Live items by id; expired or deleted ones are simply absent."""
+        if not ids:
+            return {}
+        pipe = self._r.pipeline(transaction=False)
+        for id_ in ids:
+            pipe.hmget(self._item_key(id_), _FIELDS)
+        out: dict[str, _Row] = {}
+        for id_, values in zip(ids, pipe.execute(), strict=True):
+            if values[2] is not None:
+                out[id_] = _Row(id_, dict(zip(_FIELDS, values, strict=True)))
+        return out
+
+    def _note_refresh(
+        self, refresh: dict[str, tuple[float, int]], refresh_ttl: bool | None, row: _Row
+    ) -> None:
+        ttl = row.ttl
+        if ttl is not None and self._refreshes(refresh_ttl):
+            refresh[row.id] = (ttl, row.nvec)
+
+    def _get(self, op: GetOp, refresh: dict[str, tuple[float, int]]) -> Item | None:
+        id_ = item_id(op.namespace, op.key)
+        row = self._load([id_]).get(id_)
+        if row is None or _s(row.fields[b"key"]) != op.key:
+            return None
+        if q.decode_ns(_s(row.fields[b"ns"])) != tuple(op.namespace):
+            return None
+        self._note_refresh(refresh, op.refresh_ttl, row)
+        return row.item()
+
+    def _search(
+        self, op: SearchOp, query_vec: np.ndarray | None, refresh: dict[str, tuple[float, int]]
+    ) -> list[SearchItem]:
+        need = op.offset + op.limit
+        if op.limit <= 0:
+            return []
+        rows: list[tuple[_Row, float | None]] = []
+        seen: set[str] = set()
+        if op.query and (query_vec is not None or self.keyword_weight > 0):
+            for chunk in self._ranked(op, query_vec):
+                fetched = self._load([i for i, _ in chunk])
+                for id_, score in chunk:
+                    seen.add(id_)
+                    row = fetched.get(id_)
+                    if row is not None and q.matches_filter(row.value, op.filter):
+                        rows.append((row, score))
+                if len(rows) >= need:
+                    break
+        if len(rows) < need:
+            rows.extend((row, None) for row in self._scan(op, need - len(rows), seen))
+        page = rows[op.offset : need]
+        for row, _ in page:
+            self._note_refresh(refresh, op.refresh_ttl, row)
+        return [row.item(score, search=True) for row, score in page]  # type: ignore[misc]
+
+    def _scope(self, prefix: tuple[str, ...]) -> str:
+        return f"@nsp:{{{q.prefix_tag(prefix)}}}" if prefix else ""
+
+    def _ft_search(self, index: str, query: str, *args: Any) -> list[dict[bytes, Any]]:
+        found = self._cmd("FT.SEARCH", index, query, *args, "DIALECT", 2)
+        for warning in found.get(b"warning") or ():
+            if b"timeout" in warning.lower():
+                raise StoreError(
+                    f"Redis search timed out ({_s(warning)}); raise the server's "
+                    "search-timeout or use vector_algorithm='HNSW' for very large namespaces."
+                )
+        results: list[dict[bytes, Any]] = found[b"results"]
+        return results
+
+    def _ranked(
+        self, op: SearchOp, query_vec: np.ndarray | None
+    ) -> Iterator[list[tuple[str, float]]]:
+        """Chunks of (item id, score), best first: dense and keyword scores fused exactly.
+
+        Dense candidates come from KNN over the prefix; keyword hits outside them get
+        their cosine computed here. Anything outside both scores at most
+        (1 - w) x the k-th distance, so candidates above that bound are final;
+        below it, k grows fourfold.
+        """
+        prefix = tuple(op.namespace_prefix)
+        keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
+        if query_vec is None:
+            ordered = sorted(keyword.items(), key=lambda kv: -kv[1])
+            for start in range(0, len(ordered), _PAGE):
+                yield ordered[start : start + _PAGE]
+            return
+        w = self.keyword_weight
+        want = max(2 * (op.offset + op.limit), 32)
+        done = 0
+        off_list: dict[str, float] = {}
+        while True:
+            hits, full = self._knn(prefix, query_vec, want)
+            dense: dict[str, float] = {}
+            for id_, sim in hits:
+                dense[id_] = max(sim, dense.get(id_, -math.inf))
+            missing = [i for i in keyword if i not in dense and i not in off_list]
+            off_list.update(self._dense_of(missing, query_vec))
+            scores = {i: (1.0 - w) * d + w * keyword.get(i, 0.0) for i, d in dense.items()}
+            for i, kw in keyword.items():
+                if i not in dense and i in off_list:
+                    scores[i] = (1.0 - w) * off_list[i] + w * kw
+            ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            if full and hits:
+                bound = (1.0 - w) * min(sim for _, sim in hits)
+                ranked = [kv for kv in ranked if kv[1] >= bound]
+            if len(ranked) > done:
+                yield ranked[done:]
+                done = len(ranked)
+            if not full:
+                return
+            want *= 4
+
+    def _knn(
+        self, prefix: tuple[str, ...], query_vec: np.ndarray, k: int
+    ) -> tuple[list[tuple[str, float]], bool]:
+        """(item id, cosine) of the k nearest vectors, and whether k were found."""
+        scope = f"({self._scope(prefix)})" if prefix else "*"
+        results = self._ft_search(
+            self._vectors_index,
+            f"{scope}=>[KNN {k} @vec $vec AS dist]",
+            "PARAMS", 2, "vec", np.asarray(query_vec, dtype=np.float32).tobytes(),
+            "SORTBY", "dist", "ASC", "LIMIT", 0, k, "RETURN", 2, "item", "dist",
+        )  # fmt: skip
+        out = []
+        for hit in results:
+            attrs = hit.get(b"extra_attributes") or {}
+            if attrs.get(b"item") is None or attrs.get(b"dist") is None:
+                continue  # expired between the index and the hash
+            out.append((_s(attrs[b"item"]), 1.0 - float(attrs[b"dist"])))
+        return out, len(results) >= k
+
+    def _dense_of(self, ids: list[str], query_vec: np.ndarray) -> dict[str, float]:
+        """Best cosine of each item's stored vectors (keyword hits outside the KNN set)."""
+        if not ids:
+            return {}
+        counts = self._r.pipeline(transaction=False)
+        for id_ in ids:
+            counts.hget(self._item_key(id_), "nvec")
+        owners: list[str] = []
+        pipe = self._r.pipeline(transaction=False)
+        for id_, n in zip(ids, counts.execute(), strict=True):
+            for i in range(int(n or 0)):
+                owners.append(id_)
+                pipe.hget(self._vector_key(id_, i), "vec")
+        out: dict[str, float] = {}
+        for id_, blob in zip(owners, pipe.execute(), strict=True):
+            if blob is not None and len(blob) == 4 * self.dims:
+                sim = float(np.frombuffer(blob, dtype=np.float32) @ query_vec)
+                out[id_] = max(sim, out.get(id_, -math.inf))
+        return out
+
+    def _keyword_hits(self, prefix: tuple[str, ...], query: str) -> dict[str, float]:
+        terms = q.keyword_terms(query)
+        if not terms:
+            return {}
+        words = "|".join(t.replace("_", "\\_") for t in terms)
+        results = self._ft_search(
+            self._items_index,
+            f"{self._scope(prefix)} @text:({words})".strip(),
+            "SCORER", "BM25STD", "WITHSCORES", "NOCONTENT", "LIMIT", 0, _KEYWORD_HITS,
+        )  # fmt: skip
+        scores = {self._id_of(hit[b"id"]): float(hit[b"score"]) for hit in results}
+        best = max(scores.values(), default=0.0) or 1.0
+        return {i: s / best for i, s in scores.items()}
+
+    def _id_of(self, key: bytes) -> str:
+        return _s(key).rsplit(":", 1)[1]
+
+    def _scan(self, op: SearchOp, want: int, skip: set[str]) -> Iterator[_Row]:
+        """Items under the prefix, newest first, filtered: listings, and scoreless tails."""
+        query = self._scope(tuple(op.namespace_prefix))
+        if op.query and self.embeddings is not None:
+            query += " @nvec:[0 0]"
+        page = max(want, 64) if op.filter else want
+        offset, produced = 0, 0
+        while produced < want:
+            results = self._ft_search(
+                self._items_index, query.strip() or "*", "SORTBY", "updated", "DESC",
+                "LIMIT", offset, page, "RETURN", len(_FIELDS), *_FIELDS,
+            )  # fmt: skip
+            for hit in results:
+                attrs = hit.get(b"extra_attributes")
+                id_ = self._id_of(hit[b"id"])
+                if not attrs or attrs.get(b"value") is None or id_ in skip:
+                    continue
+                row = _Row(id_, attrs)
+                if not q.matches_filter(row.value, op.filter):
+                    continue
+                yield row
+                produced += 1
+                if produced >= want:
+                    return
+            if len(results) < page:
+                return
+            offset += page
+
+    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        found = self._cmd(
+            "FT.AGGREGATE", self._items_index, "*", "LOAD", 1, "@ns", "GROUPBY", 1, "@ns",
+            "WITHCURSOR", "COUNT", 1000, "DIALECT", 2,
+        )  # fmt: skip
+        namespaces: list[tuple[str, ...]] = []
+        while True:
+            reply, cursor = found
+            for row in reply[b"results"]:
+                ns = (row.get(b"extra_attributes") or {}).get(b"ns")
+                if ns is not None:
+                    namespaces.append(q.decode_ns(_s(ns)))
+            if not cursor:
+                break
+            found = self._cmd("FT.CURSOR", "READ", self._items_index, cursor)
+        return q.list_namespaces(namespaces, op.match_conditions, op.max_depth, op.limit, op.offset)
+
+    # ----------------------------------------------------------------- writes
+    def _refresh(self, refresh: dict[str, tuple[float, int]]) -> None:
+        """Re-arm each read item's own TTL on it and its vectors (never revives a gone key)."""
+        pipe = self._r.pipeline(transaction=False)
+        for id_, (ttl, nvec) in refresh.items():
+            ms = max(1, round(ttl * 60_000))
+            pipe.pexpire(self._item_key(id_), ms)
+            for n in range(nvec):
+                pipe.pexpire(self._vector_key(id_, n), ms)
+        pipe.execute()
+
+    def _write(self, plan: Plan, vectors: np.ndarray | None, now: float) -> None:
+        """Apply every put of the batch in one MULTI/EXEC, retried if a key changed meanwhile."""
+        ids = {target: item_id(*target) for target in plan.puts}
+        keys = [self._item_key(i) for i in ids.values()]
+        rows_of = plan.rows_of()
+
+        def apply(pipe: redis.client.Pipeline) -> None:
+            old = {}
+            for target, id_ in ids.items():
+                nvec, created = pipe.hmget(self._item_key(id_), ["nvec", "created"])
+                old[target] = (int(nvec or 0), created)
+            pipe.multi()
+            for target, op in plan.puts.items():
+                id_, (old_nvec, old_created) = ids[target], old[target]
+                key = self._item_key(id_)
+                pipe.delete(key, *(self._vector_key(id_, n) for n in range(old_nvec)))
+                blob = plan.blobs[target]
+                if blob is None:
+                    continue
+                rows = rows_of.get(target, [])
+                texts = [plan.texts[r] for r in rows]
+                nsp = ",".join(q.ns_tags(op.namespace))
+                mat = vectors[rows] if vectors is not None and rows else None
+                fields: dict[Any, Any] = {
+                    "ns": q.encode_ns(op.namespace),
+                    "key": op.key,
+                    "value": blob,
+                    "created": _s(old_created) if old_created is not None else repr(now),
+                    "updated": repr(now),
+                    "ttl": "" if op.ttl is None else repr(float(op.ttl)),
+                    "nvec": 0 if mat is None else len(mat),
+                    "spec": "" if op.index is None else json.dumps(op.index),
+                    "nsp": nsp,
+                }
+                if texts:
+                    fields["text"] = "\n".join(texts)
+                pipe.hset(key, mapping=fields)
+                written = [key]
+                for n, vec in enumerate(mat if mat is not None else ()):
+                    vkey = self._vector_key(id_, n)
+                    pipe.hset(vkey, mapping={"nsp": nsp, "item": id_, "vec": vec.tobytes()})
+                    written.append(vkey)
+                if op.ttl is not None:
+                    ms = max(1, round(float(op.ttl) * 60_000))
+                    for k in written:
+                        pipe.pexpire(k, ms)
+
+        self._r.transaction(apply, *keys)
+
+    # ----------------------------------------------------------------- maintenance
+    def sweep_ttl(self) -> int:
+        """Redis deletes expired keys itself; there is never anything left to sweep."""
+        return 0
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for `memshelf doctor`: items, vectors, namespaces, memory, embedder."""
+        info = self._cmd("FT.INFO", self._items_index)
+        items = int(info.get(b"num_docs", 0))
+        namespaces = len(self._list_namespaces(ListNamespacesOp(limit=10**9)))
+        return {
+            "url": redact(self.url),
+            "prefix": self.prefix,
+            "items": items,
+            "vectors": self._vector_count() if self.dims else 0,
+            "namespaces": namespaces,
+            "used_memory": int(self._r.info("memory").get("used_memory", 0)),
+            "embedder": self.meta("embedder"),
+            "schema": int(self.meta("schema") or 0),
+        }
+
+    def reembed(self, batch_size: int = 256) -> int:
+        """Re-embed every indexed item with the configured embedder.
+
+        All new vectors are computed before Redis changes; the swap of each
+        item's vectors is one MULTI/EXEC, and the embedder is recorded last.
+        """
+        if self.embeddings is None:
+            raise MemshelfError("reembed needs a store opened with an index (an embedder).")
+        owners: list[tuple[str, int]] = []
+        texts: list[str] = []
+        rows: dict[str, _Row] = {}
+        spec: dict[str, Any] = {}
+        for keys in self._key_batches(f"{self.prefix}:i:*"):
+            ids = [self._id_of(k) for k in keys]
+            for id_, row in self._load(ids).items():
+                rows[id_] = row
+                raw = self._r.hget(self._item_key(id_), "spec")
+                spec[id_] = json.loads(raw) if raw else None
+        for id_, row in rows.items():
+            for n, (_, text) in enumerate(q.texts_to_index(row.value, spec[id_], self._fields)):
+                owners.append((id_, n))
+                texts.append(text)
+        mat = self._embed_all(texts, batch_size)
+        stored_dims = self.meta("dims")
+        if stored_dims != str(self.dims):
+            self._drop_vector_index()
+        old_vectors = [k for batch in self._key_batches(f"{self.prefix}:v:*") for k in batch]
+        pipe = self._r.pipeline(transaction=True)
+        if old_vectors:
+            pipe.unlink(*old_vectors)
+        counts: dict[str, int] = {}
+        for (id_, n), vec in zip(owners, mat, strict=True):
+            nsp = ",".join(q.ns_tags(q.decode_ns(_s(rows[id_].fields[b"ns"]))))
+            pipe.hset(
+                self._vector_key(id_, n), mapping={"nsp": nsp, "item": id_, "vec": vec.tobytes()}
+            )
+            counts[id_] = n + 1
+        for id_, row in rows.items():
+            pipe.hset(self._item_key(id_), "nvec", counts.get(id_, 0))
+            ttl = row.ttl
+            if ttl is not None:
+                for n in range(counts.get(id_, 0)):
+                    pipe.pexpire(self._vector_key(id_, n), max(1, round(ttl * 60_000)))
+        pipe.hset(
+            self._meta_key, mapping={"embedder": self.embedder_id or "", "dims": str(self.dims)}
+        )
+        pipe.execute()
+        self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
+        return len(counts)
+
+    def _key_batches(self, pattern: str) -> Iterator[list[bytes]]:
+        batch: list[bytes] = []
+        for key in self._r.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def drop_prefix(client: redis.Redis, prefix: str) -> None:
+    """Drop a store's two indexes and unlink every key under ``prefix``."""
+    import redis
+
+    for name in (f"{prefix}:items", f"{prefix}:vectors"):
+        with contextlib.suppress(redis.ResponseError):  # never created
+            client.execute_command("FT.DROPINDEX", name)  # type: ignore[no-untyped-call]
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
+
+
+def connect(url: str, password: str | None = None) -> redis.Redis:
+    """A client for ``redis://`` / ``rediss://`` URLs; ``password`` fills in a URL without one."""
+    try:
+        import redis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "The Redis backend needs the redis client: pip install 'memshelf[redis]'."
+        ) from exc
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"A Redis URL starts with redis:// or rediss:// (got {redact(url)})."
+        )
+    kwargs: dict[str, Any] = {"protocol": 3, "decode_responses": False}
+    if password and "@" not in url.split("://", 1)[1].split("/", 1)[0]:
+        kwargs["password"] = password
+    client = redis.Redis.from_url(url, **kwargs)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise ConfigurationError(
+            f"Redis at {redact(url)} (URL hash) refused the password; set it in the URL "
+            "(redis://:PASSWORD@host:6379/0) or MEMSHELF_REDIS_PASSWORD."
+        ) from exc
+    except redis.ConnectionError as exc:
+        raise ConfigurationError(
+            f"Cannot reach Redis at {redact(url)} (URL hash): {type(exc).__name__}. Is it running? "
+            "For a local one: memshelf redis-server."
+        ) from exc
+    return client
+
+
+__all__ = ["RedisStore", "connect", "drop_prefix", "item_id"]
