@@ -30,3 +30,12 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     yield Settings(data_dir=tmp_path / "data", models_dir=REAL_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real Redis 8 (query engine) for the session; each store uses its own key prefix."""
+    from memshelf.testing import redis_server
+
+    with redis_server() as url:
+        yield url

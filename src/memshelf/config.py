@@ -37,8 +37,16 @@ class Settings(BaseSettings):
     )
     store_url: str | None = Field(
         default=None,
-        description="Long-term store: sqlite:///abs/path.db, memory://, or unset for the "
-        "embedded default file in data_dir.",
+        description="Long-term store (and checkpointer): redis://host:6379/0, "
+        "rediss://…, sqlite:///abs/path.db, memory://, or unset for the embedded default "
+        "file in data_dir.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Password for a redis:// store URL that does not carry one.",
+    )
+    redis_prefix: str = Field(
+        default="memshelf", description="Key prefix of memshelf's data in a shared Redis."
     )
     embeddings: str = Field(
         default="local",

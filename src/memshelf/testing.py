@@ -57,6 +57,8 @@ class RedisProcess:
     directory: Path
     appendonly: bool = False
     appendfsync: str = "everysec"
+    extra_args: list[str] = field(default_factory=list)
+    modules: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -70,8 +72,9 @@ class RedisProcess:
         args += ["--enable-debug-command", "local"]
         args += ["--appendonly", "yes" if self.appendonly else "no"]
         args += ["--appendfsync", self.appendfsync]
-        for module in modules:
+        for module in modules if self.modules else []:
             args += ["--loadmodule", module]
+        args += self.extra_args
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -87,7 +90,7 @@ class RedisProcess:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 pass
@@ -120,12 +123,19 @@ def redis_server(
 
 @contextmanager
 def redis_process(
-    *, appendonly: bool = False, appendfsync: str = "everysec", directory: Path | None = None
+    *,
+    appendonly: bool = False,
+    appendfsync: str = "everysec",
+    directory: Path | None = None,
+    extra_args: list[str] | None = None,
+    modules: bool = True,
 ) -> Iterator[RedisProcess]:
     """Like :func:`redis_server` but yields the process, for crash and restart tests."""
     owned = directory is None
     path = Path(tempfile.mkdtemp(prefix="memshelf-redis-")) if directory is None else directory
-    proc = RedisProcess(free_port(), path, appendonly, appendfsync).start()
+    proc = RedisProcess(
+        free_port(), path, appendonly, appendfsync, list(extra_args or []), modules
+    ).start()
     try:
         yield proc
     finally:

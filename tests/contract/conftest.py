@@ -24,7 +24,6 @@ from langgraph.store.memory import InMemoryStore
 from memshelf.embeddings import FakeEmbedder
 from memshelf.stores.redis import RedisStore, connect, drop_prefix, item_id
 from memshelf.stores.sqlite import SqliteStore
-from memshelf.testing import redis_server
 
 DIMS = 64
 StoreFactory = Callable[..., BaseStore]
@@ -72,13 +71,6 @@ def _redis(tmp_path: Path, url: str) -> StoreFactory:
 
 ALL_BACKENDS = ("inmemory", "redis", "sqlite")
 MEMSHELF_BACKENDS = ("redis", "sqlite")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """One real Redis for the whole session; every store in it has its own key prefix."""
-    with redis_server() as url:
-        yield url
 
 
 def _factory(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:

@@ -32,3 +32,27 @@ def test_three_threads_restart_and_isolation_with_real_model(tmp_path: Path) -> 
         assert step in out, out
     assert "demo passed" in out
     assert (tmp_path / "memshelf.db").is_file() and (tmp_path / "checkpoints.db").is_file()
+
+
+def test_three_threads_on_redis_with_real_model(tmp_path: Path, redis_url: str) -> None:
+    """The same acceptance run with MEMSHELF_STORE_URL=redis://…: store and threads in Redis."""
+    env = {
+        **os.environ,
+        "MEMSHELF_DATA_DIR": str(tmp_path),
+        "MEMSHELF_STORE_URL": redis_url,
+        "MEMSHELF_REDIS_PREFIX": "e2e",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "memshelf.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for step in ("[1 thread A] ok", "[2 thread B] ok", "[3 thread C] ok", "[4 other user] ok"):
+        assert step in out, out
+    assert "store redis sha256:" in out and redis_url not in out + result.stderr
+    assert not (tmp_path / "memshelf.db").exists() and not (tmp_path / "checkpoints.db").exists()

@@ -18,6 +18,7 @@ from memshelf.agent.nodes import Nodes
 from memshelf.agent.state import AgentState
 from memshelf.agent.tools import default_tools
 from memshelf.config import Settings
+from memshelf.stores import is_redis_url
 
 
 def checkpoint_path(settings: Settings) -> Path:
@@ -26,9 +27,24 @@ def checkpoint_path(settings: Settings) -> Path:
     return path
 
 
+def _redis_password(settings: Settings) -> dict[str, str]:
+    from memshelf.stores.redis import password_args
+
+    secret = settings.redis_password
+    return password_args(str(settings.store_url), secret.get_secret_value() if secret else None)
+
+
 def default_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
-    """Thread memory in a SQLite file beside the store (WAL, safe across processes)."""
+    """Thread memory beside the store: LangGraph's RedisSaver when the store is on Redis,
+    else a SQLite file in the data dir (WAL, safe across processes)."""
     import sqlite3
+
+    if is_redis_url(settings.store_url):
+        from langgraph.checkpoint.redis import RedisSaver
+
+        saver = RedisSaver(redis_url=settings.store_url, connection_args=_redis_password(settings))
+        saver.setup()
+        return saver
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -46,10 +62,23 @@ async def open_async_agent(
     settings: Settings | None = None,
 ) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
     """The same agent for ``ainvoke``/``astream`` (services): its thread memory is
-    LangGraph's AsyncSqliteSaver, whose connection lives as long as this context."""
+    LangGraph's AsyncSqliteSaver (or AsyncRedisSaver for a redis:// store), whose
+    connection lives as long as this context."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     settings = settings or Settings()
+    saver: BaseCheckpointSaver[Any]
+    if is_redis_url(settings.store_url):
+        from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+
+        async with AsyncRedisSaver.from_conn_string(
+            settings.store_url, connection_args=_redis_password(settings)
+        ) as saver:
+            await saver.asetup()
+            yield build_agent(
+                store=store, checkpointer=saver, model=model, tools=tools, settings=settings
+            )
+        return
     async with AsyncSqliteSaver.from_conn_string(str(checkpoint_path(settings))) as saver:
         yield build_agent(
             store=store, checkpointer=saver, model=model, tools=tools, settings=settings
@@ -66,9 +95,10 @@ def build_agent(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The research agent, compiled with a checkpointer (threads) and a store (the user).
 
-    Defaults: memshelf's store from settings, a SQLite checkpointer in the data
-    dir, the configured chat model (local unless MEMSHELF_CHAT_MODEL says
-    otherwise) and every built-in tool.
+    Defaults: memshelf's store from settings, the checkpointer beside it (a SQLite
+    file in the data dir, or Redis when MEMSHELF_STORE_URL is redis://), the
+    configured chat model (local unless MEMSHELF_CHAT_MODEL says otherwise) and
+    every built-in tool.
     """
     settings = settings or Settings()
     if store is None:

@@ -28,6 +28,7 @@ app = typer.Typer(
 app.command("doctor")(doctor.doctor)
 app.command("reembed")(store_cmds.reembed)
 app.command("sweep")(store_cmds.sweep)
+app.command("redis-server")(store_cmds.redis_server)
 app.command("demo")(demo.demo)
 app.command("ask")(agent_cmds.ask)
 app.command("chat")(agent_cmds.chat)

@@ -9,6 +9,7 @@ Exits non-zero if any step fails its check.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -59,9 +60,9 @@ def demo(
     if step == "restart":
         raise typer.Exit(_after_restart(graph, run or "x", loaded))
     run = uuid.uuid4().hex[:6]
-    typer.echo(
-        f"memshelf demo (run {run}) — store {settings.store_url or settings.default_store_path}"
-    )
+    from memshelf.stores import describe
+
+    typer.echo(f"memshelf demo (run {run}) — store {describe(settings.store_url, settings)}")
     typer.echo(f"chat model {settings.chat_model}; agent ready in {loaded:.2f}s")
 
     result = run_turn(graph, USER, f"A-{run}", STATEMENT)
@@ -80,11 +81,12 @@ def demo(
 
     typer.echo("\n[3] restarting: a new process asks in thread C…")
     cmd = [sys.executable, "-m", "memshelf.cli", "demo", "--step", "restart", "--run", run]
-    if store:
-        cmd += ["--store", store]
     if model:
         cmd += ["--model", model]
-    ok_cd = subprocess.run(cmd, check=False).returncode == 0
+    env = dict(os.environ)  # the URL may hold a password: pass it in the environment, not argv
+    if store:
+        env["MEMSHELF_STORE_URL"] = store
+    ok_cd = subprocess.run(cmd, check=False, env=env).returncode == 0
     passed = ok_a and ok_b and ok_cd
     typer.echo("\ndemo passed" if passed else "\ndemo FAILED")
     raise typer.Exit(0 if passed else 1)

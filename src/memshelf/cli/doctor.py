@@ -12,6 +12,7 @@ from memshelf.cli._common import StoreUrl, build_settings
 from memshelf.config import redact
 
 _PACKAGES = ["memshelf", "langgraph", "langchain-core", "onnxruntime", "tokenizers", "numpy"]
+_PACKAGES += ["redis", "langgraph-checkpoint-redis"]
 
 
 def _version(name: str) -> str:
@@ -24,7 +25,7 @@ def _version(name: str) -> str:
 def doctor(store: StoreUrl = None) -> None:
     """Print versions, the store path, the embedder fingerprint and connection-string hashes."""
     from memshelf.embeddings import fingerprint, from_settings
-    from memshelf.stores import open_store, resolve_path
+    from memshelf.stores import describe, open_store
 
     settings = build_settings(store)
     typer.echo(f"python          {platform.python_version()} ({platform.machine()})")
@@ -33,7 +34,7 @@ def doctor(store: StoreUrl = None) -> None:
         typer.echo(f"{name:<15} {_version(name)}")
     typer.echo(f"data dir        {settings.data_dir}")
     typer.echo(f"store url       {redact(settings.store_url)} (hash; unset = embedded default)")
-    typer.echo(f"store path      {resolve_path(settings.store_url, settings)}")
+    typer.echo(f"store           {describe(settings.store_url, settings)}")
     embed, dims = from_settings(settings)
     configured = fingerprint(embed, dims)
     typer.echo(f"embedder        {configured}")
@@ -41,9 +42,10 @@ def doctor(store: StoreUrl = None) -> None:
         stats = opened.stats()
     stored = stats["embedder"]
     typer.echo(f"store embedder  {stored or '(none yet)'}")
+    size = stats.get("file_bytes", stats.get("used_memory", 0))
     typer.echo(
         f"store contents  {stats['items']} items, {stats['vectors']} vectors, "
-        f"{stats['namespaces']} namespaces, {stats['file_bytes']:,} bytes"
+        f"{stats['namespaces']} namespaces, {size:,} bytes"
     )
     if stored and stored != configured:
         typer.secho(

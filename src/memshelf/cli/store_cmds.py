@@ -1,6 +1,9 @@
-"""Store maintenance: re-embed every item, sweep expired ones."""
+"""Store maintenance: re-embed every item, sweep expired ones, a local Redis."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,3 +26,29 @@ def sweep(store: StoreUrl = None) -> None:
 
     with open_store(settings=build_settings(store)) as opened:
         typer.echo(f"deleted {opened.sweep_ttl()} expired items")
+
+
+def redis_server(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Data directory (default: a temporary one).")
+    ] = None,
+    appendonly: Annotated[
+        bool, typer.Option("--appendonly/--no-appendonly", help="Keep an append-only file.")
+    ] = True,
+    fsync: Annotated[
+        str, typer.Option("--fsync", help="appendfsync: always, everysec or no.")
+    ] = "everysec",
+) -> None:
+    """Run a local Redis 8 with the query engine on 127.0.0.1 until Ctrl-C (development)."""
+    import time
+
+    from memshelf.testing import redis_process
+
+    with redis_process(appendonly=appendonly, appendfsync=fsync, directory=directory) as proc:
+        typer.echo(f"Redis with the query engine at {proc.url} (data in {proc.directory})")
+        typer.echo(f"use it: MEMSHELF_STORE_URL={proc.url} memshelf demo   (Ctrl-C stops)")
+        try:
+            while proc.process is not None and proc.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            typer.echo("stopping Redis")

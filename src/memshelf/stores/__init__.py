@@ -2,7 +2,8 @@
 
 ``None`` is the embedded default file in the data directory;
 ``sqlite:///absolute/path.db`` (or a plain path) a SQLite file; ``memory://`` an
-in-process SQLite database with the same semantics (for tests).
+in-process SQLite database with the same semantics (for tests);
+``redis://host:6379/0`` or ``rediss://…`` memshelf's Redis store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from langgraph.store.base import IndexConfig, TTLConfig
 
 from memshelf.config import Settings
 from memshelf.errors import ConfigurationError
+from memshelf.stores.base import MemshelfStore
 from memshelf.stores.sqlite import SqliteStore
 
 DEFAULT_FIELDS = ["text"]
@@ -48,6 +50,19 @@ def default_ttl(settings: Settings) -> TTLConfig | None:
     }
 
 
+def is_redis_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("redis://", "rediss://"))
+
+
+def describe(url: str | None, settings: Settings) -> str:
+    """Where the store lives, for people: a file path, or a Redis URL's hash (never the URL)."""
+    from memshelf.config import redact
+
+    if is_redis_url(url):
+        return f"redis {redact(url)} (URL hash), key prefix {settings.redis_prefix!r}"
+    return resolve_path(url, settings)
+
+
 def resolve_path(url: str | None, settings: Settings) -> str:
     """The SQLite path a store URL names (``:memory:`` for memory://)."""
     if url is None or url == "":
@@ -63,15 +78,13 @@ def resolve_path(url: str | None, settings: Settings) -> str:
                 f"sqlite URLs need an absolute path: sqlite:///absolute/path.db (got {url!r})."
             )
         return path
-    if url.startswith(("redis://", "rediss://")):
-        raise ConfigurationError(
-            "The Redis backend is not part of this memshelf build yet; use the embedded "
-            "default (unset MEMSHELF_STORE_URL) or sqlite:///absolute/path.db."
-        )
+    if is_redis_url(url):
+        raise ConfigurationError("A Redis URL names a server, not a SQLite path.")
     if "://" in url:
         raise ConfigurationError(
             f"Unknown store URL scheme in {url.split('://')[0]!r}://…; use "
-            "sqlite:///absolute/path.db, memory:// or leave it unset for the default file."
+            "redis://host:6379/0, sqlite:///absolute/path.db, memory:// or leave it unset "
+            "for the default file."
         )
     return str(Path(url).expanduser().resolve())
 
@@ -83,25 +96,38 @@ def open_store(
     index: IndexConfig | None = DEFAULT,
     ttl: TTLConfig | None = DEFAULT,
     **options: Any,
-) -> SqliteStore:
+) -> MemshelfStore:
     """Open a memshelf store; usable as a context manager.
 
     By default it is indexed for meaning with the configured embedder on the
-    ``text`` field and items get a 90-day refresh-on-read TTL. ``index`` and
-    ``ttl`` take LangGraph's own ``IndexConfig`` / ``TTLConfig`` (``None`` turns
-    them off); other options go to the backend (e.g. ``keyword_weight``).
+    ``text`` field and items get a 90-day refresh-on-read TTL, whichever the
+    backend. ``index`` and ``ttl`` take LangGraph's own ``IndexConfig`` /
+    ``TTLConfig`` (``None`` turns them off); other options go to the backend
+    (e.g. ``keyword_weight``; for Redis ``prefix`` or ``vector_algorithm``).
     """
     settings = settings or Settings()
     if url is None:
         url = settings.store_url
-    path = resolve_path(url, settings)
     options.setdefault("max_value_bytes", settings.max_value_bytes)
-    return SqliteStore(
-        path,
-        index=default_index(settings) if index is DEFAULT else index,
-        ttl=default_ttl(settings) if ttl is DEFAULT else ttl,
-        **options,
-    )
+    index = default_index(settings) if index is DEFAULT else index
+    ttl = default_ttl(settings) if ttl is DEFAULT else ttl
+    if is_redis_url(url):
+        from memshelf.stores.redis import RedisStore
+
+        password = settings.redis_password
+        options.setdefault("prefix", settings.redis_prefix)
+        options.setdefault("password", password.get_secret_value() if password else None)
+        return RedisStore(str(url), index=index, ttl=ttl, **options)
+    return SqliteStore(resolve_path(url, settings), index=index, ttl=ttl, **options)
 
 
-__all__ = ["DEFAULT_FIELDS", "SqliteStore", "default_index", "default_ttl", "open_store"]
+__all__ = [
+    "DEFAULT_FIELDS",
+    "MemshelfStore",
+    "SqliteStore",
+    "default_index",
+    "default_ttl",
+    "describe",
+    "is_redis_url",
+    "open_store",
+]

@@ -139,6 +139,10 @@ class MemshelfStore(BaseStore):
         self.close()
 
     @abstractmethod
+    def meta(self, key: str) -> str | None:
+        """A stored bookkeeping value (``embedder``, ``schema`` …) or None."""
+
+    @abstractmethod
     def sweep_ttl(self) -> int:
         """Delete expired items now; returns how many."""
 

@@ -670,6 +670,12 @@ def drop_prefix(client: redis.Redis, prefix: str) -> None:
         client.unlink(*batch)
 
 
+def password_args(url: str, password: str | None) -> dict[str, str]:
+    """``{"password": …}`` when one is configured and the URL does not carry its own."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    return {"password": password} if password and "@" not in netloc else {}
+
+
 def connect(url: str, password: str | None = None) -> redis.Redis:
     """A client for ``redis://`` / ``rediss://`` URLs; ``password`` fills in a URL without one."""
     try:
@@ -683,8 +689,7 @@ def connect(url: str, password: str | None = None) -> redis.Redis:
             f"A Redis URL starts with redis:// or rediss:// (got {redact(url)})."
         )
     kwargs: dict[str, Any] = {"protocol": 3, "decode_responses": False}
-    if password and "@" not in url.split("://", 1)[1].split("/", 1)[0]:
-        kwargs["password"] = password
+    kwargs.update(password_args(url, password))
     client = redis.Redis.from_url(url, **kwargs)
     try:
         client.ping()
@@ -701,4 +706,4 @@ def connect(url: str, password: str | None = None) -> redis.Redis:
     return client
 
 
-__all__ = ["RedisStore", "connect", "drop_prefix", "item_id"]
+__all__ = ["RedisStore", "connect", "drop_prefix", "item_id", "password_args"]
