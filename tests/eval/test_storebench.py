@@ -40,5 +40,20 @@ def test_bench_store_writes_rows_and_plot(tmp_path: Path) -> None:
 
 
 def test_bench_store_refuses_unknown_backends(tmp_path: Path) -> None:
-    result = run_cli("bench", "store", "--items", "10", "--backend", "redis", data=tmp_path)
-    assert result.returncode == 2 and "Redis" in result.stderr
+    result = run_cli("bench", "store", "--items", "10", "--backend", "mongo", data=tmp_path)
+    assert result.returncode == 2 and "unknown backend" in result.stderr
+
+
+def test_bench_redis_backends_in_one_run(redis_url: str) -> None:
+    from memshelf.eval.storebench import run_bench, run_concurrent
+
+    rows = run_bench(
+        [300], ["redis", "langgraph-redis"], searches=10, gets=10, peer_searches=5,
+        redis_url=redis_url, log=lambda _: None,
+    )  # fmt: skip
+    ours, peer = rows
+    assert ours["backend"] == "memshelf redis" and ours["recall_at_10"] == 1.0
+    assert ours["get_misses_of_100"] == 0 and ours["bytes_per_item"] > 0
+    assert peer["backend"] == "langgraph RedisStore"
+    row = run_concurrent("redis", 300, 3, 2, 1.0, redis_url=redis_url, log=lambda _: None)
+    assert row["errors"] == 0 and row["ops"] > 0

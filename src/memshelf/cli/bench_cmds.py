@@ -17,7 +17,11 @@ def store(
         "10000,100000"
     ),
     backend: Annotated[
-        str, typer.Option("--backend", help="sqlite, langgraph-memory, langgraph-sqlite.")
+        str,
+        typer.Option(
+            "--backend",
+            help="sqlite, redis, langgraph-memory, langgraph-sqlite, langgraph-redis.",
+        ),
     ] = "sqlite,langgraph-memory,langgraph-sqlite",
     searches: Annotated[int, typer.Option("--searches")] = 1000,
     gets: Annotated[int, typer.Option("--gets")] = 1000,

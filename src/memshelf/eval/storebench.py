@@ -1,4 +1,4 @@
-"""Store benchmark: memshelf's SQLite store vs LangGraph's InMemoryStore and SqliteStore.
+"""Store benchmark: memshelf's stores vs LangGraph's InMemoryStore, SqliteStore and RedisStore.
 
 Same run, same 384-dim vectors (precomputed, so only the store is measured):
 N items in one namespace, then searches (top 10) and gets. Optionally the
@@ -12,12 +12,16 @@ within one. Prints a Markdown table, writes JSON and a PNG of latency vs items.
 LangGraph's SqliteStore needs ``enable_load_extension`` for sqlite-vec, which
 this Python lacks; the script swaps in ``pysqlite3`` (pip install
 pysqlite3-binary sqlite-vec) for that peer only. It reads ``text_fields``, so
-both ``fields`` and ``text_fields`` are passed.
+both ``fields`` and ``text_fields`` are passed. The Redis backends share one
+server: ``--redis-url`` or, by default, a throw-away Redis 8 started by
+:func:`memshelf.testing.redis_server`. ``--concurrent 8`` adds the
+many-clients run: N processes searching, getting and putting for S seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -109,7 +113,7 @@ def run_backend(
     n_ns: int,
     searches: int,
     gets: int,
-    path: Path | None,
+    size_of: Callable[[], int] | None,
 ) -> dict[str, Any]:
     gc.collect()
     namespaces = [("bench", f"ns{k}") for k in range(n_ns)]
@@ -127,9 +131,8 @@ def run_backend(
     rng = np.random.default_rng(1)
     keys = [int(x) for x in rng.choice(members, gets)]
     get = time_calls(lambda j: store.get(target, f"k{keys[j]}"), gets)
-    size = None
-    if path is not None:
-        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    misses = sum(store.get(target, f"k{k}") is None for k in keys[:100])
+    size = size_of() if size_of is not None else None
     close = getattr(store, "close", None)
     if close:
         close()
@@ -146,6 +149,7 @@ def run_backend(
         "recall_at_10": statistics.mean(recall),
         "get_p50_ms": pct(get, 50),
         "get_p95_ms": pct(get, 95),
+        "get_misses_of_100": misses,
         "bytes_per_item": (size / n) if size else None,
     }
 
@@ -161,6 +165,67 @@ def make_memshelf(path: Path, keyword_weight: float) -> Callable[[Vectors], Base
         )
 
     return make
+
+
+def file_size(path: Path) -> Callable[[], int]:
+    return lambda: sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def redis_memory(url: str) -> Callable[[], int]:
+    """Bytes the server uses now: run each Redis backend on an emptied server."""
+    from memshelf.stores.redis import connect
+
+    def used() -> int:
+        client = connect(url)
+        try:
+            return int(client.info("memory")["used_memory"])
+        finally:
+            client.close()
+
+    return used
+
+
+def make_memshelf_redis(url: str, keyword_weight: float) -> Callable[[Vectors], BaseStore]:
+    from memshelf.stores.redis import RedisStore
+
+    def make(vecs: Vectors) -> BaseStore:
+        return RedisStore(
+            url,
+            index={"embed": vecs.embed, "dims": DIMS, "fields": ["text"]},
+            keyword_weight=keyword_weight,
+            prefix="bench",
+        )
+
+    return make
+
+
+def make_langgraph_redis(url: str) -> Callable[[Vectors], BaseStore]:
+    def make(vecs: Vectors) -> BaseStore:
+        from langgraph.store.redis import RedisStore as LGRedisStore
+
+        import redis
+
+        index: Any = {"embed": vecs.embed, "dims": DIMS, "fields": ["text"]}
+        conn = redis.Redis.from_url(url)
+        store = LGRedisStore(conn, index=index)
+        store.setup()
+        store.close = conn.close  # type: ignore[attr-defined]
+        return store
+
+    return make
+
+
+def _minus(measure: Callable[[], int], base: int) -> Callable[[], int]:
+    return lambda: measure() - base
+
+
+def flush(url: str) -> None:
+    """Empty the benchmark server between Redis backends (it is ours, started for this run)."""
+    from memshelf.stores.redis import connect
+
+    client = connect(url)
+    client.flushall()
+    client.close()
 
 
 def make_inmemory(vecs: Vectors) -> BaseStore:
@@ -201,8 +266,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     base = rows[0]
     lines = [
         "| backend | items (in ns) | put items/s | search p50 / p95 ms | first search ms "
-        "| recall@10 | get p50 / p95 ms | bytes/item | search p95 vs memshelf |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| recall@10 | get p50 / p95 ms | gets found | bytes/item | search p95 vs memshelf |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["search_p95_ms"] / base["search_p95_ms"]
@@ -211,7 +276,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['backend']} | {r['items']:,} ({r['items_in_searched_namespace']:,}) "
             f"| {r['put_items_per_s']:,.0f} | {r['search_p50_ms']:.2f} / {r['search_p95_ms']:.2f} "
             f"| {r['first_search_ms']:.1f} | {r['recall_at_10']:.3f} "
-            f"| {r['get_p50_ms']:.3f} / {r['get_p95_ms']:.3f} | {size} | {ratio:.1f}x |"
+            f"| {r['get_p50_ms']:.3f} / {r['get_p95_ms']:.3f} | {100 - r['get_misses_of_100']}% "
+            f"| {size} | {ratio:.1f}x |"
         )
     return "\n".join(lines)
 
@@ -228,14 +294,35 @@ def run_bench(
     gets: int = 1000,
     peer_searches: int = 100,
     keyword_weight: float = 0.3,
+    redis_url: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """One row per (item count, backend); memshelf first so ratios have a base."""
+    """One row per (item count, backend); the first backend is the base of the ratios."""
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ValueError(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
-    if any(b in ("redis", "langgraph-redis") for b in backends):
-        raise ValueError("the Redis backends are not part of this memshelf build yet")
+    with contextlib.ExitStack() as stack:
+        if redis_url is None and any(b in ("redis", "langgraph-redis") for b in backends):
+            from memshelf.testing import redis_server
+
+            redis_url = stack.enter_context(redis_server())
+        return _run_all(
+            item_counts, backends, namespaces, searches, gets, peer_searches, keyword_weight,
+            redis_url, log,
+        )  # fmt: skip
+
+
+def _run_all(
+    item_counts: list[int],
+    backends: list[str],
+    namespaces: int,
+    searches: int,
+    gets: int,
+    peer_searches: int,
+    keyword_weight: float,
+    redis_url: str | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in item_counts:
         vecs = Vectors(n, max(searches, peer_searches))
@@ -245,28 +332,30 @@ def run_bench(
             f"{os.cpu_count()} cores, Python {platform.python_version()}"
         )
         for backend in backends:
-            if backend == "sqlite":
+            peer = backend.startswith("langgraph")
+            count = peer_searches if peer else searches
+            if backend in ("redis", "langgraph-redis"):
+                assert redis_url is not None
+                flush(redis_url)
+                used = redis_memory(redis_url)
+                base = used()
+                make = (
+                    make_memshelf_redis(redis_url, keyword_weight)
+                    if backend == "redis"
+                    else make_langgraph_redis(redis_url)
+                )
+                name = "memshelf redis" if backend == "redis" else "langgraph RedisStore"
+                row = run_backend(name, make, vecs, n, namespaces, count, gets, _minus(used, base))
+                flush(redis_url)
+            elif backend == "sqlite":
                 path = tmp / "memshelf.db"
+                make = make_memshelf(path, keyword_weight)
                 row = run_backend(
-                    "memshelf sqlite",
-                    make_memshelf(path, keyword_weight),
-                    vecs,
-                    n,
-                    namespaces,
-                    searches,
-                    gets,
-                    path,
+                    "memshelf sqlite", make, vecs, n, namespaces, count, gets, file_size(path)
                 )
             elif backend == "langgraph-memory":
                 row = run_backend(
-                    "langgraph InMemoryStore",
-                    make_inmemory,
-                    vecs,
-                    n,
-                    namespaces,
-                    peer_searches,
-                    gets,
-                    None,
+                    "langgraph InMemoryStore", make_inmemory, vecs, n, namespaces, count, gets, None
                 )
             else:
                 path = tmp / "langgraph.db"
@@ -276,13 +365,99 @@ def run_bench(
                     vecs,
                     n,
                     namespaces,
-                    peer_searches,
+                    count,
                     gets,
-                    path,
+                    file_size(path),
                 )
             rows.append(row)
             log(table([r for r in rows if r["items"] == n]))
     return rows
+
+
+def _client(args: tuple[str, str, int, int, int, float, int]) -> dict[str, Any]:
+    """One concurrent client: 80% searches, 10% gets, 10% puts until the deadline."""
+    backend, where, n, n_ns, n_queries, deadline, seed = args
+    vecs = Vectors(n, n_queries)
+    store = (
+        make_memshelf_redis(where, 0.3)(vecs)
+        if backend == "redis"
+        else make_memshelf(Path(where), 0.3)(vecs)
+    )
+    rng = np.random.default_rng(seed)
+    lat: dict[str, list[float]] = {"search": [], "get": [], "put": []}
+    errors = 0
+    while time.time() < deadline:
+        kind = rng.choice(["search"] * 8 + ["get", "put"])
+        i = int(rng.integers(0, n))
+        ns = ("bench", f"ns{i % n_ns}")
+        start = time.perf_counter()
+        try:
+            if kind == "search":
+                store.search(ns, query=vecs.query_text(int(rng.integers(0, n_queries))), limit=10)
+            elif kind == "get":
+                if store.get(ns, f"k{i}") is None:
+                    errors += 1
+            else:
+                store.put(ns, f"k{i}", {"text": vecs.doc_text(i), "i": i})
+        except Exception:  # counted, not hidden: the run reports errors
+            errors += 1
+            continue
+        lat[kind].append(time.perf_counter() - start)
+    store.close()  # type: ignore[attr-defined]
+    return {"lat": lat, "errors": errors}
+
+
+def run_concurrent(
+    backend: str,
+    n: int,
+    n_ns: int,
+    clients: int,
+    seconds: float,
+    *,
+    redis_url: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``clients`` processes on one loaded store for ``seconds``: throughput, p50/p99, errors."""
+    import multiprocessing
+
+    tmp = Path(tempfile.mkdtemp(prefix="memshelf-conc-"))
+    where = redis_url if backend == "redis" else str(tmp / "memshelf.db")
+    assert where is not None
+    if backend == "redis":
+        flush(where)
+    vecs = Vectors(n, 1000)
+    store = (
+        make_memshelf_redis(where, 0.3)(vecs)
+        if backend == "redis"
+        else make_memshelf(Path(where), 0.3)(vecs)
+    )
+    load(store, vecs, [("bench", f"ns{k}") for k in range(n_ns)], n)
+    store.close()  # type: ignore[attr-defined]
+    deadline = time.time() + 5.0 + seconds  # workers build their vectors in the first seconds
+    jobs = [(backend, where, n, n_ns, 1000, deadline, k) for k in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        results = pool.map(_client, jobs)
+    lat = {k: [x for r in results for x in r["lat"][k]] for k in ("search", "get", "put")}
+    ops = sum(len(v) for v in lat.values())
+    row = {
+        "backend": f"memshelf {backend}",
+        "clients": clients,
+        "seconds": seconds,
+        "items": n,
+        "namespaces": n_ns,
+        "ops": ops,
+        "ops_per_s": ops / seconds,
+        "errors": sum(r["errors"] for r in results),
+        **{f"{k}_p50_ms": pct(v, 50) for k, v in lat.items() if v},
+        **{f"{k}_p99_ms": pct(v, 99) for k, v in lat.items() if v},
+    }
+    log(
+        f"{row['backend']}: {clients} clients x {seconds:.0f} s, {ops:,} ops "
+        f"({row['ops_per_s']:,.0f}/s), search p50/p99 {row.get('search_p50_ms', 0):.2f}/"
+        f"{row.get('search_p99_ms', 0):.2f} ms, get p99 {row.get('get_p99_ms', 0):.2f} ms, "
+        f"put p99 {row.get('put_p99_ms', 0):.2f} ms, errors {row['errors']}"
+    )
+    return row
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -317,6 +492,11 @@ def main() -> None:
     )
     parser.add_argument("--peer-searches", type=int, default=100)
     parser.add_argument("--keyword-weight", type=float, default=0.3)
+    parser.add_argument("--redis-url", help="an existing Redis 8 / Stack (default: start one)")
+    parser.add_argument("--concurrent", type=int, default=0, help="clients for the load run")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--concurrent-items", default="100000:1000", help="ITEMS:NAMESPACES")
+    parser.add_argument("--backends", default="sqlite", help="memshelf backends: sqlite,redis")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/store_bench.json"))
     args = parser.parse_args()
     counts, namespaces = [int(x) for x in args.items.split(",")], 1
@@ -324,15 +504,31 @@ def main() -> None:
         total, namespaces = (int(x) for x in args.spread.split(":"))
         counts = [total]
     peers = [] if args.peers == "none" else args.peers.split(",")
-    rows = run_bench(
-        counts,
-        ["sqlite", *peers],
-        namespaces=namespaces,
-        searches=args.searches,
-        gets=args.gets,
-        peer_searches=args.peer_searches,
-        keyword_weight=args.keyword_weight,
-    )
+    ours = args.backends.split(",")
+    with contextlib.ExitStack() as stack:
+        url = args.redis_url
+        if url is None and "redis" in ours + peers + ["redis"] * bool(args.concurrent):
+            from memshelf.testing import redis_server
+
+            url = stack.enter_context(redis_server())
+        rows = run_bench(
+            counts,
+            [*ours, *peers],
+            namespaces=namespaces,
+            searches=args.searches,
+            gets=args.gets,
+            peer_searches=args.peer_searches,
+            keyword_weight=args.keyword_weight,
+            redis_url=url,
+        ) if args.searches else []  # fmt: skip
+        if args.concurrent:
+            total, spread = (int(x) for x in args.concurrent_items.split(":"))
+            for backend in ours:
+                rows.append(
+                    run_concurrent(
+                        backend, total, spread, args.concurrent, args.seconds, redis_url=url
+                    )
+                )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
     print(f"\nJSON: {args.json}")
