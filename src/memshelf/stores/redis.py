@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 _KEYWORD_HITS = 200
 _PAGE = 500
-_FIELDS = (b"ns", b"key", b"value", b"created", b"updated", b"ttl", b"nvec")
+_FIELDS = (b"ns", b"key", b"value", b"created", b"updated", b"ttl", b"nvec", b"spec")
 _PREFIX_OK = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 VECTOR_ALGORITHMS = ("FLAT", "HNSW")
 # What the query engine sees of an item: prefix tokens, keyword text, recency, vector count.
@@ -603,22 +603,19 @@ class RedisStore(MemshelfStore):
         owners: list[tuple[str, int]] = []
         texts: list[str] = []
         rows: dict[str, _Row] = {}
-        spec: dict[str, Any] = {}
-        for keys in self._key_batches(f"{self.prefix}:i:*"):
-            ids = [self._id_of(k) for k in keys]
-            for id_, row in self._load(ids).items():
-                rows[id_] = row
-                raw = self._r.hget(self._item_key(id_), "spec")
-                spec[id_] = json.loads(raw) if raw else None
+        for keys in key_batches(self._r, f"{self.prefix}:i:*"):
+            rows.update(self._load([self._id_of(k) for k in keys]))
         for id_, row in rows.items():
-            for n, (_, text) in enumerate(q.texts_to_index(row.value, spec[id_], self._fields)):
+            raw = row.fields.get(b"spec")
+            spec = json.loads(raw) if raw else None
+            for n, (_, text) in enumerate(q.texts_to_index(row.value, spec, self._fields)):
                 owners.append((id_, n))
                 texts.append(text)
         mat = self._embed_all(texts, batch_size)
         stored_dims = self.meta("dims")
         if stored_dims != str(self.dims):
             self._drop_vector_index()
-        old_vectors = [k for batch in self._key_batches(f"{self.prefix}:v:*") for k in batch]
+        old_vectors = [k for batch in key_batches(self._r, f"{self.prefix}:v:*") for k in batch]
         pipe = self._r.pipeline(transaction=True)
         if old_vectors:
             pipe.unlink(*old_vectors)
@@ -642,15 +639,17 @@ class RedisStore(MemshelfStore):
         self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
         return len(counts)
 
-    def _key_batches(self, pattern: str) -> Iterator[list[bytes]]:
-        batch: list[bytes] = []
-        for key in self._r.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                yield batch
-                batch = []
-        if batch:
+
+def key_batches(client: redis.Redis, pattern: str, size: int = 1000) -> Iterator[list[bytes]]:
+    """Keys matching ``pattern`` (SCAN, never KEYS), in lists of up to ``size``."""
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=size):
+        batch.append(key)
+        if len(batch) >= size:
             yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def drop_prefix(client: redis.Redis, prefix: str) -> None:
@@ -660,13 +659,7 @@ def drop_prefix(client: redis.Redis, prefix: str) -> None:
     for name in (f"{prefix}:items", f"{prefix}:vectors"):
         with contextlib.suppress(redis.ResponseError):  # never created
             client.execute_command("FT.DROPINDEX", name)  # type: ignore[no-untyped-call]
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            client.unlink(*batch)
-            batch = []
-    if batch:
+    for batch in key_batches(client, f"{prefix}:*"):
         client.unlink(*batch)
 
 
