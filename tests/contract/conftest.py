@@ -91,6 +91,17 @@ def _close_all(factory: StoreFactory) -> None:
         client.close()
 
 
+def _sqlite_column(
+    store: BaseStore, column: str, namespace: tuple[str, ...], key: str
+) -> float | None:
+    assert isinstance(store, SqliteStore)
+    row = store._conn.execute(
+        f"SELECT {column} FROM items WHERE ns = ? AND key = ?", (".".join(namespace), key)
+    ).fetchone()
+    assert row is not None, "the item is gone"
+    return None if row[0] is None else float(row[0])
+
+
 class Probe:
     """What a memshelf store really holds, read past its public API."""
 
@@ -100,22 +111,14 @@ class Probe:
             ms = store._r.pttl(store._item_key(item_id(namespace, key)))
             assert ms != -2, "the item is gone"
             return None if ms == -1 else time.time() + ms / 1000.0
-        assert isinstance(store, SqliteStore)
-        row = store._conn.execute(
-            "SELECT expires_at FROM items WHERE ns = ? AND key = ?", (".".join(namespace), key)
-        ).fetchone()
-        return None if row[0] is None else float(row[0])
+        return _sqlite_column(store, "expires_at", namespace, key)
 
     @staticmethod
     def ttl_minutes(store: BaseStore, namespace: tuple[str, ...], key: str) -> float | None:
         if isinstance(store, RedisStore):
             raw = store._r.hget(store._item_key(item_id(namespace, key)), "ttl")
             return float(raw) if raw else None
-        assert isinstance(store, SqliteStore)
-        row = store._conn.execute(
-            "SELECT ttl_minutes FROM items WHERE ns = ? AND key = ?", (".".join(namespace), key)
-        ).fetchone()
-        return None if row[0] is None else float(row[0])
+        return _sqlite_column(store, "ttl_minutes", namespace, key)
 
     @staticmethod
     def held(store: BaseStore) -> dict[str, int]:

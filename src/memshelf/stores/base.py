@@ -15,10 +15,10 @@ import math
 import threading
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -47,6 +47,9 @@ DEFAULT_MAX_VALUE_BYTES = 256 * 1024
 _QUERY_CACHE_SIZE = 512
 
 Target = tuple[tuple[str, ...], str]
+K = TypeVar("K")  # a backend's item id
+R = TypeVar("R")  # a backend's stored row
+X = TypeVar("X")  # one raw result of a backend's listing query
 
 
 @dataclass
@@ -85,6 +88,68 @@ def make_item(
         "updated_at": datetime.fromtimestamp(updated, UTC),
     }
     return SearchItem(**kwargs, score=score) if search else Item(**kwargs)
+
+
+def search_page(
+    op: SearchOp,
+    ranked: Callable[[], Iterator[list[tuple[K, float]]]] | None,
+    fetch: Callable[[list[K]], Mapping[K, R]],
+    scan: Callable[[int, set[K]], Iterator[R]],
+) -> list[tuple[R, float | None]]:
+    """One page of a search: scored hits best first, then unscored items newest first.
+
+    ``ranked`` yields chunks of (id, score); ``fetch`` loads the live rows that
+    pass the filter; ``scan`` lists up to n more, skipping ids already ranked.
+    """
+    need = op.offset + op.limit
+    if op.limit <= 0:
+        return []
+    rows: list[tuple[R, float | None]] = []
+    seen: set[K] = set()
+    if ranked is not None:
+        for chunk in ranked():
+            fetched = fetch([i for i, _ in chunk])
+            for id_, score in chunk:
+                seen.add(id_)
+                row = fetched.get(id_)
+                if row is not None:
+                    rows.append((row, score))
+            if len(rows) >= need:
+                break
+    if len(rows) < need:
+        rows.extend((row, None) for row in scan(need - len(rows), seen))
+    return rows[op.offset : need]
+
+
+def scan_pages(
+    fetch_page: Callable[[int, int], list[X]],
+    accept: Callable[[X], R | None],
+    want: int,
+    filtered: bool,
+) -> Iterator[R]:
+    """Up to ``want`` accepted rows of a listing query, read a page at a time."""
+    page = max(want, 64) if filtered else want
+    offset, produced = 0, 0
+    while produced < want:
+        batch = fetch_page(offset, page)
+        for raw in batch:
+            row = accept(raw)
+            if row is None:
+                continue
+            yield row
+            produced += 1
+            if produced >= want:
+                return
+        if len(batch) < page:
+            return
+        offset += page
+
+
+def best_first_chunks(scores: Mapping[K, float], size: int) -> Iterator[list[tuple[K, float]]]:
+    """Scores sorted best first, in chunks (keyword-only ranking)."""
+    ordered = sorted(scores.items(), key=lambda kv: -kv[1])
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def check_ttl(ttl: Any) -> None:
@@ -127,10 +192,23 @@ class MemshelfStore(BaseStore):
         self._fields = q.tokenized_fields((index or {}).get("fields") or ["$"])
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._closed = False
+        self._close_lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Release the connection; later calls raise StoreError. Safe to call twice."""
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self._disconnect()
+
     @abstractmethod
-    def close(self) -> None: ...
+    def _disconnect(self) -> None: ...
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("This store is closed; open a new one with memshelf.open_store().")
 
     def __enter__(self) -> Self:
         return self
@@ -279,6 +357,10 @@ class MemshelfStore(BaseStore):
                 self._remember_queries(missing, [self.embeddings.embed_query(t) for t in missing])
             )
         return found
+
+    def _scored(self, op: SearchOp, query_vec: np.ndarray | None) -> bool:
+        """Whether a search ranks by score: a query, and an embedder or keyword weight."""
+        return bool(op.query) and (query_vec is not None or self.keyword_weight > 0)
 
     def _refreshes(self, refresh_ttl: bool | None) -> bool:
         if refresh_ttl is not None:

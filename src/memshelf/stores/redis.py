@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -53,7 +52,15 @@ from memshelf.errors import (
     StoreError,
 )
 from memshelf.stores import _query as q
-from memshelf.stores.base import DEFAULT_MAX_VALUE_BYTES, MemshelfStore, Plan, make_item
+from memshelf.stores.base import (
+    DEFAULT_MAX_VALUE_BYTES,
+    MemshelfStore,
+    Plan,
+    best_first_chunks,
+    make_item,
+    scan_pages,
+    search_page,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -160,8 +167,6 @@ class RedisStore(MemshelfStore):
         self._vectors_index = f"{prefix}:vectors"
         self._meta_key = f"{prefix}:meta"
         self._r = client if client is not None else connect(url, password)
-        self._closed = False
-        self._lock = threading.Lock()
         log.info("memshelf Redis store at %s (URL hash), prefix %r", redact(url), prefix)
         self.setup(verify_embedder)
 
@@ -246,11 +251,8 @@ class RedisStore(MemshelfStore):
         raw = self._r.hget(self._meta_key, key)
         return None if raw is None else _s(raw)
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._r.close()
+    def _disconnect(self) -> None:
+        self._r.close()
 
     def __repr__(self) -> str:
         return f"RedisStore({redact(self.url)}, prefix={self.prefix!r})"
@@ -277,8 +279,7 @@ class RedisStore(MemshelfStore):
         vectors: np.ndarray | None,
         queries: dict[str, np.ndarray],
     ) -> list[Result]:
-        if self._closed:
-            raise StoreError("This store is closed; open a new one with memshelf.open_store().")
+        self._check_open()
         now = time.time()
         results: list[Result] = []
         refresh: dict[str, tuple[float, int]] = {}
@@ -331,24 +332,16 @@ class RedisStore(MemshelfStore):
     def _search(
         self, op: SearchOp, query_vec: np.ndarray | None, refresh: dict[str, tuple[float, int]]
     ) -> list[SearchItem]:
-        need = op.offset + op.limit
-        if op.limit <= 0:
-            return []
-        rows: list[tuple[_Row, float | None]] = []
-        seen: set[str] = set()
-        if op.query and (query_vec is not None or self.keyword_weight > 0):
-            for chunk in self._ranked(op, query_vec):
-                fetched = self._load([i for i, _ in chunk])
-                for id_, score in chunk:
-                    seen.add(id_)
-                    row = fetched.get(id_)
-                    if row is not None and q.matches_filter(row.value, op.filter):
-                        rows.append((row, score))
-                if len(rows) >= need:
-                    break
-        if len(rows) < need:
-            rows.extend((row, None) for row in self._scan(op, need - len(rows), seen))
-        page = rows[op.offset : need]
+        def fetch(ids: list[str]) -> dict[str, _Row]:
+            rows = self._load(ids)
+            return {i: r for i, r in rows.items() if q.matches_filter(r.value, op.filter)}
+
+        page = search_page(
+            op,
+            (lambda: self._ranked(op, query_vec)) if self._scored(op, query_vec) else None,
+            fetch,
+            lambda want, skip: self._scan(op, want, skip),
+        )
         for row, _ in page:
             self._note_refresh(refresh, op.refresh_ttl, row)
         return [row.item(score, search=True) for row, score in page]  # type: ignore[misc]
@@ -380,9 +373,7 @@ class RedisStore(MemshelfStore):
         prefix = tuple(op.namespace_prefix)
         keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
         if query_vec is None:
-            ordered = sorted(keyword.items(), key=lambda kv: -kv[1])
-            for start in range(0, len(ordered), _PAGE):
-                yield ordered[start : start + _PAGE]
+            yield from best_first_chunks(keyword, _PAGE)
             return
         w = self.keyword_weight
         want = max(2 * (op.offset + op.limit), 32)
@@ -471,28 +462,22 @@ class RedisStore(MemshelfStore):
         query = self._scope(tuple(op.namespace_prefix))
         if op.query and self.embeddings is not None:
             query += " @nvec:[0 0]"
-        page = max(want, 64) if op.filter else want
-        offset, produced = 0, 0
-        while produced < want:
-            results = self._ft_search(
+
+        def fetch_page(offset: int, page: int) -> list[dict[bytes, Any]]:
+            return self._ft_search(
                 self._items_index, query.strip() or "*", "SORTBY", "updated", "DESC",
                 "LIMIT", offset, page, "RETURN", len(_FIELDS), *_FIELDS,
             )  # fmt: skip
-            for hit in results:
-                attrs = hit.get(b"extra_attributes")
-                id_ = self._id_of(hit[b"id"])
-                if not attrs or attrs.get(b"value") is None or id_ in skip:
-                    continue
-                row = _Row(id_, attrs)
-                if not q.matches_filter(row.value, op.filter):
-                    continue
-                yield row
-                produced += 1
-                if produced >= want:
-                    return
-            if len(results) < page:
-                return
-            offset += page
+
+        def accept(hit: dict[bytes, Any]) -> _Row | None:
+            attrs = hit.get(b"extra_attributes")
+            id_ = self._id_of(hit[b"id"])
+            if not attrs or attrs.get(b"value") is None or id_ in skip:
+                return None  # expired, or already ranked
+            row = _Row(id_, attrs)
+            return row if q.matches_filter(row.value, op.filter) else None
+
+        return scan_pages(fetch_page, accept, want, bool(op.filter))
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         found = self._cmd(

@@ -35,7 +35,15 @@ from langgraph.store.base import (
 
 from memshelf.errors import EmbedderMismatchError, MemshelfError, StoreError
 from memshelf.stores import _query as q
-from memshelf.stores.base import DEFAULT_MAX_VALUE_BYTES, MemshelfStore, Plan, make_item
+from memshelf.stores.base import (
+    DEFAULT_MAX_VALUE_BYTES,
+    MemshelfStore,
+    Plan,
+    best_first_chunks,
+    make_item,
+    scan_pages,
+    search_page,
+)
 from memshelf.stores.vectors import VectorBlock, best_per_item
 
 SCHEMA_VERSION = 2
@@ -120,7 +128,6 @@ class SqliteStore(MemshelfStore):
         self._blocks: dict[str, VectorBlock] = {}
         self._data_version = -1
         self._last_sweep = time.time()
-        self._closed = False
         self._setup(verify_embedder)
 
     # ----------------------------------------------------------------- lifecycle
@@ -165,11 +172,9 @@ class SqliteStore(MemshelfStore):
             (key, value),
         )
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
+    def _disconnect(self) -> None:
+        with self._lock:  # waits for a running batch
+            self._conn.close()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, embedder={self.embedder_id!r})"
@@ -197,8 +202,7 @@ class SqliteStore(MemshelfStore):
         queries: dict[str, np.ndarray],
     ) -> list[Result]:
         with self._lock:
-            if self._closed:
-                raise StoreError("This store is closed; open a new one with memshelf.open_store().")
+            self._check_open()
             self._sync_with_other_writers()
             now = time.time()
             results: list[Result] = []
@@ -292,9 +296,7 @@ class SqliteStore(MemshelfStore):
         prefix = tuple(op.namespace_prefix)
         keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
         if query_vec is None:
-            ordered = sorted(keyword.items(), key=lambda kv: -kv[1])
-            for start in range(0, len(ordered), _SQL_CHUNK):
-                yield ordered[start : start + _SQL_CHUNK]
+            yield from best_first_chunks(keyword, _SQL_CHUNK)
             return
         parts = [self._block(ns).scores(query_vec) for ns in self._namespaces_under(prefix)]
         ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
@@ -325,24 +327,12 @@ class SqliteStore(MemshelfStore):
     def _search(
         self, op: SearchOp, query_vec: np.ndarray | None, now: float, refresh: set[int]
     ) -> list[SearchItem]:
-        need = op.offset + op.limit
-        if op.limit <= 0:
-            return []
-        rows: list[tuple[tuple[Any, ...], float | None]] = []
-        seen: set[int] = set()
-        if op.query and (query_vec is not None or self.keyword_weight > 0):
-            for chunk in self._ranked(op, query_vec):
-                fetched = self._fetch(op, [i for i, _ in chunk], now)
-                for item_id, score in chunk:
-                    seen.add(item_id)
-                    row = fetched.get(item_id)
-                    if row is not None:
-                        rows.append((row, score))
-                if len(rows) >= need:
-                    break
-        if len(rows) < need:
-            rows.extend((row, None) for row in self._scan(op, now, need - len(rows), seen))
-        page = rows[op.offset : need]
+        page = search_page(
+            op,
+            (lambda: self._ranked(op, query_vec)) if self._scored(op, query_vec) else None,
+            lambda ids: self._fetch(op, ids, now),
+            lambda want, skip: self._scan(op, now, want, skip),
+        )
         if self._refreshes(op.refresh_ttl):
             refresh.update(row[0] for row, _ in page if row[6] is not None)
         return [_item(row, score, search=True) for row, score in page]  # type: ignore[misc]
@@ -376,22 +366,20 @@ class SqliteStore(MemshelfStore):
             f"SELECT {_ROW}, ttl_minutes FROM items WHERE {where} "
             "ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
         )
-        page = max(want, 64) if op.filter else want
-        offset, produced = 0, 0
-        while produced < want:
-            batch = self._conn.execute(sql, (*args, page, offset)).fetchall()
-            for row in batch:
-                if row[0] in skip or (
-                    op.filter and not q.matches_filter(json.loads(row[3]), op.filter)
-                ):
-                    continue
-                yield row
-                produced += 1
-                if produced >= want:
-                    return
-            if len(batch) < page:
-                return
-            offset += page
+
+        def accept(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            if row[0] in skip or (
+                op.filter and not q.matches_filter(json.loads(row[3]), op.filter)
+            ):
+                return None
+            return row
+
+        return scan_pages(
+            lambda offset, page: self._conn.execute(sql, (*args, page, offset)).fetchall(),
+            accept,
+            want,
+            bool(op.filter),
+        )
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(f"SELECT DISTINCT ns FROM items WHERE {_LIVE}", (now,))
