@@ -138,7 +138,7 @@ def test_raw_labels_with_query_syntax_are_exact(make_store: StoreFactory, a: str
     got = store.get(nb, f"k{run}")
     assert got is not None and got.value["owner"] == b
     assert store.list_namespaces(prefix=na) == [na, (*na, "child")]
-    assert na in store.list_namespaces(prefix=("raw",), max_depth=2)
+    assert na in store.list_namespaces(prefix=("raw",), max_depth=2, limit=100_000)  # shared store
 
 
 _raw_stores: dict[int, BaseStore] = {}
