@@ -11,6 +11,7 @@ from memshelf.errors import (
     MessageTooLargeError,
     MissingUserIdError,
     NamespaceError,
+    NotFoundError,
     StoreError,
     ValueTooLargeError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "MessageTooLargeError",
     "MissingUserIdError",
     "NamespaceError",
+    "NotFoundError",
     "Settings",
     "SqliteStore",
     "StoreError",

@@ -12,6 +12,8 @@ these into friendly messages or HTTP statuses; the core never does.
     │   ├── EmbeddingDimensionError vectors of the wrong length
     │   └── EmbedderMismatchError   store built by another embedder (fix: memshelf reembed)
     ├── MessageTooLargeError        a user message over the agent's size limit
+    ├── NotFoundError               no such thread or memory for this owner (another
+    │                               owner's looks exactly like one that does not exist)
     ├── StoreError                  the store cannot serve the request
     │   └── ValueTooLargeError      a value over the configured size limit
     └── ModelError                  the chat model cannot be used
@@ -70,6 +72,10 @@ class MessageTooLargeError(MemshelfError, ValueError):
     """A user message longer than the agent accepts; it was not answered or remembered."""
 
 
+class NotFoundError(MemshelfError, LookupError):
+    """The owner has no such object; the message never tells whether someone else does."""
+
+
 class StoreError(MemshelfError):
     """The store could not serve a request."""
 
@@ -107,6 +113,7 @@ __all__ = [
     "ModelFileError",
     "ModelNotInstalledError",
     "NamespaceError",
+    "NotFoundError",
     "ProviderKeyMissingError",
     "StoreError",
     "ValueTooLargeError",

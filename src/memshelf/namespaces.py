@@ -6,6 +6,11 @@ encoded), so ``john.doe`` and ``john%2Edoe`` never collide, and the label never
 contains ``.`` (LangGraph's label separator) or ``*`` (its wildcard). Stores
 match labels exactly, so a prefix ``("memories", "al")`` cannot reach
 ``("memories", "alice")``.
+
+Threads get the same care: LangGraph's checkpointers key a conversation by
+``thread_id`` alone, so memshelf hands them :func:`owned_thread_id`, which
+joins the encoded owner and the encoded thread name with ``.``; neither label
+can hold ``.``, so no two (owner, thread) pairs share an id.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from memshelf.errors import MissingUserIdError, NamespaceError
 
 MEMORIES = "memories"
 TEAM = "team"
+THREADS = "threads"
+THREAD_ID_VERSION = "ms1"
 MAX_ID_CHARS = 256
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]")
@@ -59,6 +66,27 @@ def team_namespace(team_id: str, *parts: str) -> tuple[str, ...]:
         encode_label(team_id, what="team id"),
         *(encode_label(p, what="label") for p in parts),
     )
+
+
+def threads_namespace(user_id: str) -> tuple[str, str]:
+    """``("threads", <user>)``: the registry of one user's conversations."""
+    return (THREADS, encode_label(user_id))
+
+
+def owned_thread_id(user_id: str, thread_id: str) -> str:
+    """The id a checkpointer sees for ``thread_id`` owned by ``user_id``.
+
+    ``ms1.<user>.<thread>``: both parts percent-encoded, so the pair is recoverable
+    and distinct pairs never meet (``a.b`` + ``c`` is not ``a`` + ``b.c``). Only
+    ``[A-Za-z0-9_%.-]`` reaches the checkpointer (RedisSaver splits keys on ``:``).
+    """
+    if not isinstance(thread_id, str) or not thread_id.strip():
+        raise NamespaceError(
+            f"No thread id given (got {thread_id!r}). Pass a non-empty one, e.g. "
+            "config={'configurable': {'user_id': 'alice', 'thread_id': 't1'}} or --thread t1."
+        )
+    user = encode_label(user_id)
+    return f"{THREAD_ID_VERSION}.{user}.{encode_label(thread_id, what='thread id')}"
 
 
 def user_id_of(namespace: tuple[str, ...]) -> str:

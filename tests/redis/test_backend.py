@@ -107,13 +107,15 @@ def test_both_agent_layers_on_redis_across_threads_and_a_restart(
     try:
         graph = build_agent(settings=settings, tools=[])
         assert isinstance(graph.store, RedisStore)
-        assert type(graph.checkpointer).__name__ == "RedisSaver"
+        assert type(graph.checkpointer.inner).__name__ == "RedisSaver"  # scoped by user
         run_turn(graph, user, "thread A-1", "I deploy on Fly.io.")
         assert "Fly.io" in run_turn(graph, user, "thread B-2", "Where do I deploy?").reply
         graph.store.close()
         restarted = build_agent(settings=settings, tools=[])  # new store, new saver
         assert "Fly.io" in run_turn(restarted, user, "thread C-3", "Where do I deploy?").reply
-        history = restarted.get_state({"configurable": {"thread_id": "thread A-1"}})
+        history = restarted.get_state(
+            {"configurable": {"thread_id": "thread A-1", "user_id": user}}
+        )
         assert "Fly.io" in history.values["messages"][0].content  # the thread layer survived
         stranger = run_turn(restarted, other, "thread D-4", "Where do I deploy?")
         assert stranger.recalled == [] and "Fly.io" not in stranger.reply

@@ -19,6 +19,7 @@ from memshelf.agent.state import AgentState
 from memshelf.agent.tools import default_tools
 from memshelf.config import Settings
 from memshelf.stores import is_redis_url
+from memshelf.threads import OwnedCheckpointer, owned
 
 
 def checkpoint_path(settings: Settings) -> Path:
@@ -34,9 +35,10 @@ def _redis_password(settings: Settings) -> dict[str, str]:
     return password_args(str(settings.store_url), secret.get_secret_value() if secret else None)
 
 
-def default_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
-    """Thread memory beside the store: LangGraph's RedisSaver when the store is on Redis,
-    else a SQLite file in the data dir (WAL, safe across processes)."""
+def default_checkpointer(settings: Settings, store: BaseStore | None = None) -> OwnedCheckpointer:
+    """Thread memory beside the store, scoped by user: LangGraph's RedisSaver when the
+    store is on Redis, else a SQLite file in the data dir (WAL, safe across processes).
+    ``store`` keeps the registry of each user's threads."""
     import sqlite3
 
     if is_redis_url(settings.store_url):
@@ -44,13 +46,13 @@ def default_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
 
         saver = RedisSaver(redis_url=settings.store_url, connection_args=_redis_password(settings))
         saver.setup()
-        return saver
+        return OwnedCheckpointer(saver, store)
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
-    return SqliteSaver(conn)
+    return OwnedCheckpointer(SqliteSaver(conn), store)
 
 
 @asynccontextmanager
@@ -98,15 +100,18 @@ def build_agent(
     Defaults: memshelf's store from settings, the checkpointer beside it (a SQLite
     file in the data dir, or Redis when MEMSHELF_STORE_URL is redis://), the
     configured chat model (local unless MEMSHELF_CHAT_MODEL says otherwise) and
-    every built-in tool.
+    every built-in tool. Whatever checkpointer is given is wrapped in
+    :class:`~memshelf.threads.OwnedCheckpointer`: a thread belongs to the user who
+    created it, so every run needs ``user_id`` as well as ``thread_id``.
     """
     settings = settings or Settings()
     if store is None:
         from memshelf.stores import open_store
 
         store = open_store(settings=settings)
-    if checkpointer is None:
-        checkpointer = default_checkpointer(settings)
+    threads = owned(
+        checkpointer if checkpointer is not None else default_checkpointer(settings), store
+    )
     if model is None:
         from memshelf.llm import chat_model
 
@@ -128,4 +133,4 @@ def build_agent(
     else:
         graph.add_edge("respond", "remember")
     graph.add_edge("remember", END)
-    return graph.compile(checkpointer=checkpointer, store=store)
+    return graph.compile(checkpointer=threads, store=store)

@@ -15,6 +15,7 @@ from memshelf.cli import (
     memories,
     models,
     store_cmds,
+    threads,
 )
 from memshelf.errors import MemshelfError
 
@@ -34,6 +35,7 @@ app.command("ask")(agent_cmds.ask)
 app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
+app.add_typer(threads.app, name="threads")
 app.add_typer(eval_cmds.app, name="eval")
 app.add_typer(bench_cmds.app, name="bench")
 

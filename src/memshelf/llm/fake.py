@@ -73,7 +73,8 @@ class ScriptedChatModel(BaseChatModel):
 
 
 def _answer_from_facts(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
-    """Reply with the recalled facts the prompt carries, so tests can see what was recalled."""
+    """Reply with the recalled facts and the thread's earlier user messages the prompt
+    carries, so tests can see what was recalled and which history the model was shown."""
     facts = [
         line[2:]
         for m in messages
@@ -81,7 +82,9 @@ def _answer_from_facts(messages: list[BaseMessage], kwargs: dict[str, Any]) -> s
         for line in str(m.content).splitlines()
         if line.startswith("- ")
     ]
-    return "From memory: " + "; ".join(facts) if facts else "I don't know anything about you yet."
+    reply = "From memory: " + "; ".join(facts) if facts else "I don't know anything about you yet."
+    earlier = [str(m.content) for m in messages[:-1] if m.type == "human"]
+    return reply + (" Earlier here you said: " + " | ".join(earlier) if earlier else "")
 
 
 def _statements(messages: list[BaseMessage], schema: Any) -> Any:

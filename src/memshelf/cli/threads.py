@@ -1,0 +1,43 @@
+"""``memshelf threads``: a user's conversations. Another user's thread is never shown."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from memshelf.cli._common import StoreUrl, UserId, build_settings
+
+app = typer.Typer(help="List, show and delete a user's conversation threads.", no_args_is_help=True)
+ThreadName = Annotated[str, typer.Argument(help="The thread's name, as given to --thread.")]
+
+
+@app.command("list")
+def list_cmd(user: UserId, store: StoreUrl = None) -> None:
+    """The user's threads, most recently active first."""
+    from memshelf.ops.threads import list_threads, open_threads
+
+    with open_threads(build_settings(store)) as (opened, _):
+        for info in list_threads(opened, user):
+            typer.echo(f"{info.thread_id}\tupdated {info.updated_at}\tcreated {info.created_at}")
+
+
+@app.command("show")
+def show_cmd(user: UserId, thread: ThreadName, store: StoreUrl = None) -> None:
+    """The messages of one of the user's threads."""
+    from memshelf.ops.threads import open_threads, thread_messages
+
+    with open_threads(build_settings(store)) as (_, checkpointer):
+        for message in thread_messages(checkpointer, user, thread):
+            if message.type in ("human", "ai") and message.text:
+                typer.echo(f"{'you' if message.type == 'human' else 'bot'}> {message.text}")
+
+
+@app.command("delete")
+def delete_cmd(user: UserId, thread: ThreadName, store: StoreUrl = None) -> None:
+    """Delete one of the user's threads (its whole history)."""
+    from memshelf.ops.threads import delete_thread, open_threads
+
+    with open_threads(build_settings(store)) as (_, checkpointer):
+        delete_thread(checkpointer, user, thread)
+    typer.echo(f"deleted thread {thread!r}")
