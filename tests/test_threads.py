@@ -239,7 +239,7 @@ def test_checkpoint_with_another_owner_is_absent_and_unscoped_calls_refused() ->
         lambda: saver.delete_for_runs(["r"]),
         lambda: list(saver.list(None)),
     ):
-        with pytest.raises(ConfigurationError, match="delete_user_thread"):
+        with pytest.raises(ConfigurationError, match="without their owner"):
             call()
     with pytest.raises(MissingUserIdError):
         saver.get_tuple({"configurable": {"thread_id": "t"}})
@@ -281,12 +281,35 @@ def test_legacy_threads_go_to_their_one_writer_and_shared_ones_to_nobody(
     assert "alice's own words" in reply  # the history continues
     assert _humans(graph, "alice", "default") == []  # written by two users: nobody's
     assert _humans(graph, "mallory", "default") == []
-    assert "stays unassigned" in caplog.text
     raw = sqlite3.connect(settings.data_dir / "checkpoints.db")
     legacy = {r[0] for r in raw.execute("SELECT DISTINCT thread_id FROM checkpoints")}
     raw.close()
     assert "mine" not in legacy and "default" in legacy  # moved once; the shared one kept
     graph.store.close()
+
+
+def test_migrate_adopts_every_single_writer_thread_and_can_delete_shared_ones(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = sqlite3.connect(tmp_path / "cp.db", check_same_thread=False)
+    old = _legacy_graph(conn)
+    old.invoke({"messages": [("human", "a1")]}, _config("alice", "one"))
+    old.invoke({"messages": [("human", "a2")]}, _config("alice", "two"))
+    old.invoke({"messages": [("human", "b1")]}, _config("bob", "three"))
+    old.invoke({"messages": [("human", "shared a")]}, _config("alice", "shared"))
+    old.invoke({"messages": [("human", "shared b")]}, _config("bob", "shared"))
+    with SqliteStore(tmp_path / "s.db", index=None) as store:
+        saver = OwnedCheckpointer(SqliteSaver(conn), store)
+        assert list_threads(store, "alice") == []  # nothing adopted yet
+        assert saver.migrate_legacy() == (3, 1, 0)
+        assert sorted(t.thread_id for t in list_threads(store, "alice")) == ["one", "two"]
+        assert [t.thread_id for t in list_threads(store, "bob")] == ["three"]
+        assert _marker(saver, "bob", "shared") is None
+        assert "shared" not in caplog.text  # nothing tells a caller the thread exists
+        assert saver.migrate_legacy(delete_shared=True) == (0, 0, 1)
+    rows = {r[0] for r in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert all(r.startswith("ms1.") for r in rows) and len(rows) == 3
+    conn.close()
 
 
 def test_thread_registry_lists_only_the_owners_threads(tmp_path: Path) -> None:
@@ -356,6 +379,11 @@ THREAD_FUNCTIONS = {
     "memshelf.cli.agent_cmds.chat": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.show_cmd": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.delete_cmd": "tests/cli/test_threads_cli.py",
+    # the memory writer keys its queue and statuses by (user, thread)
+    "memshelf.memory.writer.MemoryWriter.status": "tests/memory/test_engine.py",
+    "memshelf.memory.writer.MemoryWriter.wait": "tests/memory/test_engine.py",
+    "memshelf.memory.writer.BackgroundWriter.status": "tests/memory/test_engine.py",
+    "memshelf.memory.writer.BackgroundWriter.wait": "tests/memory/test_engine.py",
 }
 REFUSED = "test_checkpoint_with_another_owner_is_absent_and_unscoped_calls_refused"
 THREAD_FUNCTIONS |= {

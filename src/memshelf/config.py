@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Default time-to-live of an item, refreshed on every read; empty = forever.",
     )
+    memory_kind_ttl_days: dict[str, float | None] = Field(
+        default_factory=dict,
+        description='Per-kind TTL in days (JSON, e.g. {"event": 30, "profile": null}); '
+        "null = never; kinds not listed use memory_ttl_days.",
+    )
+    extraction_debounce_s: float = Field(
+        default=0.3, ge=0, description="Messages of one thread this close are extracted together."
+    )
     max_value_bytes: int = Field(
         default=256 * 1024, gt=0, description="Largest JSON value a put may store."
     )

@@ -23,6 +23,7 @@ from memshelf.errors import MissingUserIdError, NamespaceError
 MEMORIES = "memories"
 TEAM = "team"
 THREADS = "threads"
+HISTORY = "history"
 THREAD_ID_VERSION = "ms1"
 MAX_ID_CHARS = 256
 
@@ -66,6 +67,11 @@ def team_namespace(team_id: str, *parts: str) -> tuple[str, ...]:
         encode_label(team_id, what="team id"),
         *(encode_label(p, what="label") for p in parts),
     )
+
+
+def history_namespace(user_id: str) -> tuple[str, str]:
+    """``("history", <user>)``: every change made to one user's memories."""
+    return (HISTORY, encode_label(user_id))
 
 
 def threads_namespace(user_id: str) -> tuple[str, str]:

@@ -40,7 +40,12 @@ from langgraph.checkpoint.base import (
 from langgraph.store.base import BaseStore
 
 from memshelf.errors import ConfigurationError, MissingUserIdError
-from memshelf.namespaces import encode_label, owned_thread_id, threads_namespace
+from memshelf.namespaces import (
+    THREAD_ID_VERSION,
+    encode_label,
+    owned_thread_id,
+    threads_namespace,
+)
 
 OWNER_KEY = "memshelf_owner"
 log = logging.getLogger(__name__)
@@ -83,12 +88,22 @@ def _public_config(config: RunnableConfig, scope: _Scope) -> RunnableConfig:
     return {**config, "configurable": configurable}
 
 
-def _refused(what: str) -> ConfigurationError:
+def _refused(what: str, instead: str) -> ConfigurationError:
     return ConfigurationError(
-        f"{what} names threads without their owner, so memshelf refuses it. Use "
-        "OwnedCheckpointer.delete_user_thread(user_id, thread_id) or "
-        "memshelf.threads.list_threads(store, user_id) instead."
+        f"{what} names threads without their owner, so memshelf refuses it. {instead}"
     )
+
+
+_DELETE = "Use OwnedCheckpointer.delete_user_thread(user_id, thread_id) instead."
+_ADELETE = "Use await OwnedCheckpointer.adelete_user_thread(user_id, thread_id) instead."
+_LIST = (
+    "Pass a config with user_id and thread_id; memshelf.threads.list_threads(store, user_id) "
+    "lists one user's threads."
+)
+_NONE = (
+    "memshelf has no owner-scoped version of it; call it on OwnedCheckpointer.inner with "
+    "ids from memshelf.namespaces.owned_thread_id(user_id, thread_id) if you must."
+)
 
 
 class OwnedCheckpointer(BaseCheckpointSaver[Any]):
@@ -158,15 +173,9 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
 
     @staticmethod
     def _adoptable(history: list[CheckpointTuple], scope: _Scope) -> bool:
-        owners = {(t.metadata or {}).get("user_id") for t in history}
-        if owners == {scope.user_id}:
-            return True
-        log.warning(
-            "A thread written before memshelf scoped threads by user has the name the "
-            "caller asked for, but it was not written by that user alone; it stays "
-            "unassigned (nobody can read it through memshelf)."
-        )
-        return False
+        """Only a thread this user alone wrote; anything else looks absent, silently (a
+        message here would tell the caller that someone else's thread exists)."""
+        return {(t.metadata or {}).get("user_id") for t in history} == {scope.user_id}
 
     @staticmethod
     def _copies(
@@ -216,6 +225,31 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         await self.inner.adelete_thread(scope.thread_id)
         log.warning("Migrated a thread written before per-user threads to its owner's scope.")
 
+    def migrate_legacy(self, *, delete_shared: bool = False) -> tuple[int, int, int]:
+        """Adopt every pre-scoping thread that one user alone wrote (the same as first use
+        does, for all of them at once). Threads written by several users, or without a
+        user id, are nobody's: with ``delete_shared`` they are deleted. Returns (adopted,
+        unassigned, deleted)."""
+        writers: dict[str, set[Any]] = {}
+        for found in self.inner.list(None):
+            thread = str(found.config["configurable"]["thread_id"])
+            if not thread.startswith(THREAD_ID_VERSION + "."):
+                writers.setdefault(thread, set()).add((found.metadata or {}).get("user_id"))
+        adopted = unassigned = deleted = 0
+        for thread, users in writers.items():
+            if len(users) == 1 and isinstance(owner := next(iter(users)), str) and owner.strip():
+                inner, scope = _scope({"configurable": {"user_id": owner, "thread_id": thread}})
+                if self.inner.get_tuple(inner) is None:
+                    self._adopt_legacy(scope)
+                    adopted += 1
+                    continue
+            if delete_shared:
+                self.inner.delete_thread(thread)
+                deleted += 1
+            else:
+                unassigned += 1
+        return adopted, unassigned, deleted
+
     # --- BaseCheckpointSaver, sync ------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -235,7 +269,7 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         if config is None:
-            raise _refused("list(None)")
+            raise _refused("list(None)", _LIST)
         inner, scope = _scope(config)
         if self.inner.get_tuple({"configurable": {"thread_id": scope.internal}}) is None:
             self._adopt_legacy(scope)
@@ -295,7 +329,7 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         if config is None:
-            raise _refused("alist(None)")
+            raise _refused("alist(None)", _LIST)
         inner, scope = _scope(config)
         if await self.inner.aget_tuple({"configurable": {"thread_id": scope.internal}}) is None:
             await self._aadopt_legacy(scope)
@@ -341,28 +375,28 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
     # --- calls that name a thread without its owner -----------------------------------
 
     def delete_thread(self, thread_id: str) -> None:
-        raise _refused("delete_thread(thread_id)")
+        raise _refused("delete_thread(thread_id)", _DELETE)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        raise _refused("adelete_thread(thread_id)")
+        raise _refused("adelete_thread(thread_id)", _ADELETE)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        raise _refused("copy_thread()")
+        raise _refused("copy_thread()", _NONE)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        raise _refused("acopy_thread()")
+        raise _refused("acopy_thread()", _NONE)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        raise _refused("prune()")
+        raise _refused("prune()", _NONE)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        raise _refused("aprune()")
+        raise _refused("aprune()", _NONE)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        raise _refused("delete_for_runs()")
+        raise _refused("delete_for_runs()", _NONE)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        raise _refused("adelete_for_runs()")
+        raise _refused("adelete_for_runs()", _NONE)
 
 
 def owned(

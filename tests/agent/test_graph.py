@@ -41,7 +41,7 @@ def test_fact_told_in_one_thread_is_recalled_in_another(
     second = run_turn(graph, "sukhveer", "B", "Where do I deploy?")
     assert "Fly.io" in second.reply
     assert second.recalled[0]["text"] == "I deploy on Fly.io"
-    assert set(first.seconds) == {"recall", "respond", "remember"}
+    assert set(first.seconds) == {"recall", "respond", "remember", "memory"}
     # the facts reach the model as a quoted-data system message, not as user text
     prompt = model.calls[-1]
     facts_msg = [

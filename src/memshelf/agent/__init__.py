@@ -1,6 +1,17 @@
 """The research agent that remembers: LangGraph graph, nodes, tools."""
 
-from memshelf.agent.graph import build_agent, default_checkpointer, open_async_agent
+from memshelf.agent.graph import (
+    build_agent,
+    default_checkpointer,
+    memory_writer,
+    open_async_agent,
+)
 from memshelf.agent.state import AgentState
 
-__all__ = ["AgentState", "build_agent", "default_checkpointer", "open_async_agent"]
+__all__ = [
+    "AgentState",
+    "build_agent",
+    "default_checkpointer",
+    "memory_writer",
+    "open_async_agent",
+]

@@ -18,6 +18,7 @@ from memshelf.agent.nodes import Nodes
 from memshelf.agent.state import AgentState
 from memshelf.agent.tools import default_tools
 from memshelf.config import Settings
+from memshelf.memory import BackgroundWriter, MemoryWriter
 from memshelf.stores import is_redis_url
 from memshelf.threads import OwnedCheckpointer, owned
 
@@ -52,6 +53,7 @@ def default_checkpointer(settings: Settings, store: BaseStore | None = None) -> 
 
     conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
     return OwnedCheckpointer(SqliteSaver(conn), store)
 
 
@@ -94,13 +96,16 @@ def build_agent(
     model: BaseChatModel | None = None,
     tools: list[Any] | None = None,
     settings: Settings | None = None,
+    writer: MemoryWriter | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The research agent, compiled with a checkpointer (threads) and a store (the user).
 
     Defaults: memshelf's store from settings, the checkpointer beside it (a SQLite
     file in the data dir, or Redis when MEMSHELF_STORE_URL is redis://), the
     configured chat model (local unless MEMSHELF_CHAT_MODEL says otherwise) and
-    every built-in tool. Whatever checkpointer is given is wrapped in
+    every built-in tool, and a :class:`~memshelf.memory.BackgroundWriter` that extracts
+    and consolidates memories after each reply (``memory_writer(graph).wait(user)``
+    for read-your-writes). Whatever checkpointer is given is wrapped in
     :class:`~memshelf.threads.OwnedCheckpointer`: a thread belongs to the user who
     created it, so every run needs ``user_id`` as well as ``thread_id``.
     """
@@ -117,8 +122,20 @@ def build_agent(
 
         model = chat_model(settings=settings)
     tools = default_tools(settings) if tools is None else tools
+    if writer is None:
+        writer = BackgroundWriter(
+            store,
+            model,
+            debounce_s=settings.extraction_debounce_s,
+            kind_ttl=settings.memory_kind_ttl_days,
+        )
     nodes = Nodes(
-        model, tools, settings.recall_k, settings.max_tool_rounds, settings.max_message_chars
+        model,
+        tools,
+        settings.recall_k,
+        settings.max_tool_rounds,
+        settings.max_message_chars,
+        writer,
     )
     graph = StateGraph(AgentState)
     graph.add_node("recall", nodes.recall)
@@ -133,4 +150,12 @@ def build_agent(
     else:
         graph.add_edge("respond", "remember")
     graph.add_edge("remember", END)
-    return graph.compile(checkpointer=threads, store=store)
+    compiled = graph.compile(checkpointer=threads, store=store)
+    compiled.memory_writer = writer  # type: ignore[attr-defined]
+    return compiled
+
+
+def memory_writer(graph: Any) -> MemoryWriter | None:
+    """The writer a graph from :func:`build_agent` hands its memories to."""
+    writer: MemoryWriter | None = getattr(graph, "memory_writer", None)
+    return writer

@@ -14,7 +14,9 @@ from memshelf.agent.prompts import SYSTEM_PROMPT
 from memshelf.agent.runtime import require_store, require_user_id
 from memshelf.agent.state import AgentState
 from memshelf.errors import MessageTooLargeError
-from memshelf.memory import Provenance, extract_facts, quote_facts, recall, save_fact
+from memshelf.memory import ExtractionJob, MemoryWriter, quote_facts, recall
+
+RECALL_WAIT_S = 60.0  # longest a turn waits for the previous turns' memories
 
 
 def last_human(messages: Sequence[BaseMessage]) -> HumanMessage | None:
@@ -34,8 +36,10 @@ class Nodes:
         recall_k: int,
         max_rounds: int,
         max_message_chars: int = 20_000,
+        writer: MemoryWriter | None = None,
     ):
         self.model = model
+        self.writer = writer
         self.tools = tools
         self.with_tools = model.bind_tools(tools) if tools else model
         self.recall_k = recall_k
@@ -58,9 +62,11 @@ class Nodes:
         message = last_human(state["messages"])
         if message is not None:
             check_message(str(message.text), self.max_message_chars)
+        if self.writer is not None:  # read-your-writes: what earlier turns taught is in
+            self.writer.wait(user_id, timeout=RECALL_WAIT_S)
         facts = recall(store, user_id, str(message.text), k=self.recall_k) if message else []
         return {
-            "recalled": [{"key": f.key, "text": f.text, "score": f.score} for f in facts],
+            "recalled": [{"key": f.key, "text": f.shown, "score": f.score} for f in facts],
             "tool_rounds": 0,
         }
 
@@ -82,22 +88,26 @@ class Nodes:
     def route(self, state: AgentState) -> Literal["tools", "remember"]:
         return "tools" if _calls(state["messages"][-1]) else "remember"
 
-    def remember(
-        self,
-        state: AgentState,
-        config: RunnableConfig,
-        *,
-        store: Optional[BaseStore] = None,  # noqa: UP045 (LangGraph injects by this spelling)
-    ) -> dict[str, Any]:
-        """Store what the user stated about themselves this turn, with provenance."""
+    def remember(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        """Hand the user's message to the memory writer; the reply never waits for it."""
         user_id = require_user_id(config)
-        store = require_store(store)
-        message = last_human(state["messages"])
-        if message is not None:
-            thread = (config.get("configurable") or {}).get("thread_id")
-            provenance = Provenance(thread_id=thread, message_id=message.id)
-            for fact in extract_facts(self.model, str(message.text)):
-                save_fact(store, user_id, fact, provenance)
+        messages = state["messages"]
+        message = last_human(messages)
+        if message is None or self.writer is None:
+            return {}
+        at = messages.index(message)
+        previous = next(
+            (m for m in reversed(messages[:at]) if isinstance(m, AIMessage) and m.text), None
+        )
+        self.writer.submit(
+            ExtractionJob(
+                user_id=user_id,
+                thread_id=str((config.get("configurable") or {}).get("thread_id")),
+                message_id=str(message.id),
+                text=str(message.text),
+                previous=str(previous.text) if previous is not None else None,
+            )
+        )
         return {}
 
 

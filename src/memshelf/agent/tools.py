@@ -44,7 +44,7 @@ def save_memory(fact: str, runtime: ToolRuntime) -> str:
 def forget_memory(what: str, runtime: ToolRuntime) -> str:
     """Forget a fact about the user when they ask you to (describe the fact to forget)."""
     store, user_id = require_store(runtime.store), require_user_id(runtime.config)
-    gone = forget(store, user_id, what)
+    gone = forget(store, user_id, what, provenance=Provenance(source="tool"))
     if not gone:
         return f"Nothing matching {json.dumps(what)} was stored."
     return "Forgotten: " + "; ".join(json.dumps(g) for g in gone)

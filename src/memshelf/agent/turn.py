@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from memshelf.agent.graph import memory_writer
 from memshelf.agent.nodes import check_message
 
 
@@ -23,9 +24,16 @@ class TurnResult:
 
 
 def run_turn(
-    graph: Any, user_id: str, thread_id: str, message: str, *, max_chars: int = 20_000
+    graph: Any,
+    user_id: str,
+    thread_id: str,
+    message: str,
+    *,
+    max_chars: int = 20_000,
+    wait_for_memories: bool = True,
 ) -> TurnResult:
-    """Invoke the graph for one user message; returns when the turn's memories are written.
+    """Invoke the graph for one user message; by default returns once the turn's memories
+    are written (``seconds["memory"]``; the reply itself never waits for them).
 
     An oversized message is refused before it reaches the thread's history.
     """
@@ -48,4 +56,8 @@ def run_turn(
                 if isinstance(last, AIMessage) and not last.tool_calls:
                     reply = str(last.text)
         start = now
+    writer = memory_writer(graph)
+    if wait_for_memories and writer is not None:
+        writer.wait(user_id, thread_id)
+        seconds["memory"] = time.perf_counter() - start
     return TurnResult(reply=reply.strip(), recalled=recalled, seconds=seconds)

@@ -36,6 +36,7 @@ app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
 app.add_typer(threads.app, name="threads")
+app.command("forget-user")(threads.forget_user)
 app.add_typer(eval_cmds.app, name="eval")
 app.add_typer(bench_cmds.app, name="bench")
 

@@ -21,7 +21,9 @@ def _agent(store: str | None, model: str | None) -> tuple[Any, int]:
 def ask(
     message: Annotated[str, typer.Argument(help="What the user says.")],
     user: UserId,
-    thread: Annotated[str, typer.Option("--thread", "-t", help="Conversation id.")] = "default",
+    thread: Annotated[
+        str, typer.Option("--thread", "-t", help="Conversation id (the user's own default).")
+    ] = "default",
     store: StoreUrl = None,
     model: ModelSpec = None,
     verbose: Annotated[
@@ -46,7 +48,10 @@ HELP = "commands: /memories  /forget <fact>  /thread new  /quit"
 
 def chat(
     user: UserId,
-    thread: Annotated[str | None, typer.Option("--thread", "-t")] = None,
+    thread: Annotated[
+        str | None,
+        typer.Option("--thread", "-t", help="Conversation id (default: a new one each run)."),
+    ] = None,
     store: StoreUrl = None,
     model: ModelSpec = None,
 ) -> None:
@@ -55,10 +60,12 @@ def chat(
 
     from memshelf.agent.runtime import require_store
     from memshelf.memory import forget, list_facts
+    from memshelf.namespaces import owned_thread_id
 
     graph, limit = _agent(store, model)
     shelf = require_store(graph.store)
-    thread = thread or uuid.uuid4().hex[:8]
+    thread = uuid.uuid4().hex[:8] if thread is None else thread
+    owned_thread_id(user, thread)  # a bad user or thread id fails now, not after a message
     typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
     while True:
         try:

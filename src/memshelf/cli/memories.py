@@ -23,13 +23,76 @@ def _store(url: str | None):  # type: ignore[no-untyped-def]
 
 
 @app.command("list")
-def list_cmd(user: UserId, store: StoreUrl = None) -> None:
-    """Every fact on the user's shelf, newest first."""
+def list_cmd(
+    user: UserId,
+    store: StoreUrl = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include superseded memories.")] = False,
+) -> None:
+    """The user's current memories, newest first (--all: superseded ones too)."""
     from memshelf.memory import list_facts
 
     with _store(store) as opened:
-        for item in list_facts(opened, user):
-            typer.echo(f"{item.key}  {item.value.get('text')}")
+        for item in list_facts(opened, user, include_superseded=all_):
+            value = item.value
+            line = f"{item.key}  [{value.get('kind', 'fact')}]  {value.get('text')}"
+            if value.get("status") == "superseded":
+                line += (
+                    f"  (superseded by {value.get('superseded_by')} at {value.get('invalid_at')})"
+                )
+            typer.echo(line)
+
+
+@app.command("history")
+def history_cmd(
+    user: UserId,
+    key: Annotated[str, typer.Argument(help="The memory's key.")],
+    store: StoreUrl = None,
+) -> None:
+    """Every change made to one memory: op, version, actor, source thread, text."""
+    from memshelf.errors import NotFoundError
+    from memshelf.memory import history
+
+    with _store(store) as opened:
+        events = history(opened, user, key)
+    if not events:
+        raise NotFoundError(f"User {user!r} has no memory {key!r} with a history.")
+    for e in events:
+        text = (e.get("after") or {}).get("text", "(deleted)")
+        actor = str(e.get("actor")) + (f" {e['model']}" if e.get("model") else "")
+        typer.echo(
+            f"{e['at']}  v{e.get('version')}  {e['op']:<9} by {actor}"
+            f"  thread {e.get('thread_id')}  {text}"
+        )
+
+
+@app.command("restore")
+def restore_cmd(
+    user: UserId,
+    key: Annotated[str, typer.Argument(help="The memory's key.")],
+    version: Annotated[int, typer.Argument(help="The version to make current again.")],
+    store: StoreUrl = None,
+) -> None:
+    """Make an earlier version of a memory current again (recorded as a new version)."""
+    from memshelf.memory import Provenance, restore_fact
+
+    with _store(store) as opened:
+        value = restore_fact(opened, user, key, version, Provenance(source="cli"))
+    typer.echo(f"restored v{version} as v{value['version']}: {value['text']}")
+
+
+@app.command("edit")
+def edit_cmd(
+    user: UserId,
+    key: Annotated[str, typer.Argument(help="The memory's key.")],
+    text: Annotated[str, typer.Argument(help="The new wording.")],
+    store: StoreUrl = None,
+) -> None:
+    """Reword a memory by hand (the old wording stays in its history)."""
+    from memshelf.memory import Provenance, edit_fact
+
+    with _store(store) as opened:
+        value = edit_fact(opened, user, key, text, Provenance(source="cli"))
+    typer.echo(f"v{value['version']}: {value['text']}")
 
 
 @app.command("search")
@@ -59,18 +122,23 @@ def add_cmd(user: UserId, fact: Annotated[str, typer.Argument()], store: StoreUr
 
 @app.command("forget")
 def forget_cmd(
-    user: UserId, what: Annotated[str, typer.Argument()], store: StoreUrl = None
+    user: UserId,
+    what: Annotated[str, typer.Argument(help="A memory's key, or a description of it.")],
+    store: StoreUrl = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be forgotten.")
+    ] = False,
 ) -> None:
-    """Delete a fact (by key, or the best match by meaning) and its near-duplicates."""
-    from memshelf.memory import forget
+    """Delete a memory (by key, or the best match by meaning) and its near-duplicates."""
+    from memshelf.memory import Provenance, forget
 
     with _store(store) as opened:
-        gone = forget(opened, user, what)
+        gone = forget(opened, user, what, dry_run=dry_run, provenance=Provenance(source="cli"))
     if not gone:
         typer.echo("nothing matched")
         raise typer.Exit(1)
     for text in gone:
-        typer.echo(f"forgot: {text}")
+        typer.echo(f"{'would forget' if dry_run else 'forgot'}: {text}")
 
 
 @app.command("export")

@@ -41,3 +41,48 @@ def delete_cmd(user: UserId, thread: ThreadName, store: StoreUrl = None) -> None
     with open_threads(build_settings(store)) as (_, checkpointer):
         delete_thread(checkpointer, user, thread)
     typer.echo(f"deleted thread {thread!r}")
+
+
+@app.command("migrate")
+def migrate_cmd(
+    store: StoreUrl = None,
+    delete_shared: Annotated[
+        bool,
+        typer.Option(
+            "--delete-shared",
+            help="Delete old threads that several users (or no user) wrote to.",
+        ),
+    ] = False,
+) -> None:
+    """Once after upgrading: give every thread from before per-user threads to the one
+    user who wrote it; threads several users wrote to stay unreadable (or are deleted)."""
+    from memshelf.ops.threads import open_threads
+
+    with open_threads(build_settings(store)) as (_, checkpointer):
+        adopted, unassigned, deleted = checkpointer.migrate_legacy(delete_shared=delete_shared)
+    typer.echo(f"adopted by their one writer: {adopted}; deleted: {deleted}")
+    if unassigned:
+        typer.echo(
+            f"{unassigned} old thread(s) were written by several users (or none) and belong "
+            "to nobody; nobody can read them. Delete them with "
+            "`memshelf threads migrate --delete-shared`."
+        )
+
+
+def forget_user(
+    user: UserId,
+    store: StoreUrl = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget everything about a user: memories, their history, and their threads."""
+    from memshelf.ops.forget import forget_everything
+    from memshelf.ops.threads import open_threads
+
+    if not yes and not typer.confirm(f"Delete every memory and thread of {user!r}?"):
+        raise typer.Exit(1)
+    with open_threads(build_settings(store)) as (opened, checkpointer):
+        report = forget_everything(opened, checkpointer, user)
+    typer.echo(
+        f"forgot {user!r}: {report.memories_and_history} memories, history events and "
+        f"thread entries; {report.threads} threads"
+    )

@@ -91,8 +91,8 @@ def fact_items(conv: Conversation, model: BaseChatModel, sessions: int | None) -
     for turn in conv.turns:
         if wanted is not None and turn.session not in wanted:
             continue
-        for fact in extract_facts(model, f"{turn.speaker}: {turn.text}"):
-            items.append(Item(f"({turn.date}) {fact}", [turn.dia_id]))
+        for fact in extract_facts(model, turn.text, at=turn.date, speaker=turn.speaker):
+            items.append(Item(f"({turn.date}) {fact.text}", [turn.dia_id]))
     return items
 
 

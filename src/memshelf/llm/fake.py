@@ -8,6 +8,7 @@ the model was shown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -87,15 +88,60 @@ def _answer_from_facts(messages: list[BaseMessage], kwargs: dict[str, Any]) -> s
     return reply + (" Earlier here you said: " + " | ".join(earlier) if earlier else "")
 
 
-def _statements(messages: list[BaseMessage], schema: Any) -> Any:
+def _user_message(messages: list[BaseMessage]) -> str:
+    text = str(messages[-1].content) if messages else ""
+    return text.split("User message: ", 1)[-1]
+
+
+def _statements(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     """Extraction stand-in: every sentence of the user's message that is not a question."""
     from memshelf.memory.guard import sentences
 
-    text = str(messages[-1].content) if messages else ""
-    facts = [s.rstrip(".!") for s in sentences(text) if not s.endswith("?")]
-    return schema(facts=facts) if isinstance(schema, type) else {"facts": facts}
+    return [
+        {"text": s.rstrip(".!"), "kind": "fact"}
+        for line in _user_message(messages).splitlines()
+        for s in sentences(line)
+        if not s.endswith("?")
+    ]
+
+
+_CHANGE = re.compile(
+    r"\b(now|no longer|not any ?more|anymore|moved|switched|changed|instead|quit|stopped|"
+    r"replaced|left|until)\b",
+    re.IGNORECASE,
+)
+
+
+def _decide(messages: list[BaseMessage]) -> dict[str, Any]:
+    """Consolidation stand-in, by rule: a change word plus a shared content word
+    supersedes; more detail updates; less detail is a duplicate; else add."""
+    from memshelf.memory.guard import content_stems
+
+    prompt = str(messages[-1].content) if messages else ""
+    new = prompt.rsplit("NEW: ", 1)[-1].strip()
+    listed = re.findall(r"^(\d+)\. (.+)$", prompt.split("NEW: ")[0], re.MULTILINE)
+    new_stems = content_stems(new)
+    for number, text in listed:
+        old = content_stems(text)
+        if not old & new_stems:
+            continue
+        if _CHANGE.search(new):
+            return {"op": "SUPERSEDE", "target": int(number)}
+        if old < new_stems:
+            return {"op": "UPDATE", "target": int(number)}
+        if new_stems <= old:
+            return {"op": "NOOP", "target": int(number)}
+    return {"op": "ADD", "target": None}
+
+
+def _structured(messages: list[BaseMessage], schema: Any) -> Any:
+    """Extraction or consolidation, by the schema asked for."""
+    name = getattr(schema, "__name__", "")
+    data = {"facts": _statements(messages)} if name == "ExtractedFacts" else _decide(messages)
+    return schema.model_validate(data) if hasattr(schema, "model_validate") else data
 
 
 def rule_based_chat_model() -> ScriptedChatModel:
-    """The ``fake`` provider: answers from recalled facts, extracts statements. Tests only."""
-    return ScriptedChatModel(respond=_answer_from_facts, structured=_statements)
+    """The ``fake`` provider: answers from recalled facts, extracts statements, and
+    consolidates by rule. Tests only."""
+    return ScriptedChatModel(respond=_answer_from_facts, structured=_structured)

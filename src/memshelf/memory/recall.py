@@ -1,30 +1,81 @@
-"""Recall: the user's facts most relevant to a message, within a size budget."""
+"""Recall: the user's current facts most relevant to a message, within a size budget.
+
+Superseded memories never come back here (they stay in history). A message that
+asks what the agent knows about the user ("what do you remember about me?")
+lists the shelf, newest first, instead of ranking it by similarity to the question.
+Ties in relevance go to the more recently confirmed memory.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from langgraph.store.base import BaseStore, SearchItem
+from langgraph.store.base import BaseStore, Item, SearchItem
 
-from memshelf.memory.types import RecalledFact
+from memshelf.memory.types import CURRENT, KIND_FACT, RecalledFact
 from memshelf.namespaces import memories_namespace
 
 DEFAULT_K = 5
 DEFAULT_CHAR_BUDGET = 1200  # ~300 tokens: room for facts without crowding a small context
+CANDIDATES = 3  # rank k*3 candidates so recency can reorder near-ties
+RECENCY_WEIGHT = 0.05
+RECENCY_HALF_LIFE_DAYS = 30.0
+
+_ABOUT_ME = re.compile(
+    r"\bwhat (else )?(do|did) you (know|remember|have|recall|store)\b.{0,25}\b(me|i|my)\b|"
+    r"\b(list|show|tell me)\b.{0,15}\b(my|all|your)\b.{0,10}\b(memories|facts|what you know)\b|"
+    r"\bwhat have you (learned|stored|saved|remembered)\b|\beverything you (know|remember)\b",
+    re.IGNORECASE,
+)
 
 
-def _select(hits: Sequence[SearchItem], char_budget: int) -> list[RecalledFact]:
-    """Active facts, best first, until the budget is spent (the best one always fits)."""
+def asks_about_me(message: str) -> bool:
+    """ "What do you know about me?": a request for the shelf, not a similarity query."""
+    return bool(_ABOUT_ME.search(message))
+
+
+def _age_days(item: Item, now: datetime) -> float:
+    updated = item.updated_at if item.updated_at.tzinfo else item.updated_at.replace(tzinfo=UTC)
+    return max(0.0, (now - updated).total_seconds() / 86_400)
+
+
+def _rank(hits: Sequence[SearchItem]) -> list[SearchItem]:
+    """Relevance first; a small bonus for recently written or read memories."""
+    now = datetime.now(UTC)
+
+    def score(hit: SearchItem) -> float:
+        fresh: float = 0.5 ** (_age_days(hit, now) / RECENCY_HALF_LIFE_DAYS)
+        return float(hit.score or 0.0) + RECENCY_WEIGHT * fresh
+
+    return sorted(hits, key=score, reverse=True)
+
+
+def _select(items: Sequence[Item], k: int, char_budget: int) -> list[RecalledFact]:
+    """Current facts in order, until k or the budget is reached (the first always fits)."""
     facts: list[RecalledFact] = []
     used = 0
-    for hit in hits:
-        text = str(hit.value.get("text", "")).strip()
-        if not text or hit.value.get("status", "active") != "active":
+    for item in items:
+        value = item.value
+        text = str(value.get("text", "")).strip()
+        if not text or value.get("status", "active") != "active":
             continue
         if used + len(text) > char_budget and facts:
             break
-        facts.append(RecalledFact(key=hit.key, text=text, score=hit.score))
+        facts.append(
+            RecalledFact(
+                key=item.key,
+                text=text,
+                score=getattr(item, "score", None),
+                kind=str(value.get("kind", KIND_FACT)),
+                valid_from=value.get("valid_from"),
+                valid_to=value.get("valid_to"),
+            )
+        )
         used += len(text)
+        if len(facts) >= k:
+            break
     return facts
 
 
@@ -36,10 +87,14 @@ def recall(
     k: int = DEFAULT_K,
     char_budget: int = DEFAULT_CHAR_BUDGET,
 ) -> list[RecalledFact]:
-    """Top-k facts by meaning and keyword, cut off at ``char_budget`` characters."""
+    """Top-k current facts by meaning, keyword and recency, cut off at ``char_budget``."""
     if not query.strip():
         return []
-    return _select(store.search(memories_namespace(user_id), query=query, limit=k), char_budget)
+    namespace = memories_namespace(user_id)
+    if asks_about_me(query):
+        return _select(store.search(namespace, filter=CURRENT, limit=k), k, char_budget)
+    hits = store.search(namespace, query=query, filter=CURRENT, limit=k * CANDIDATES)
+    return _select(_rank(hits), k, char_budget)
 
 
 async def arecall(
@@ -53,5 +108,8 @@ async def arecall(
     """Async twin of :func:`recall` for async graphs and the service."""
     if not query.strip():
         return []
-    hits = await store.asearch(memories_namespace(user_id), query=query, limit=k)
-    return _select(hits, char_budget)
+    namespace = memories_namespace(user_id)
+    if asks_about_me(query):
+        return _select(await store.asearch(namespace, filter=CURRENT, limit=k), k, char_budget)
+    hits = await store.asearch(namespace, query=query, filter=CURRENT, limit=k * CANDIDATES)
+    return _select(_rank(hits), k, char_budget)

@@ -229,6 +229,10 @@ class MemshelfStore(BaseStore):
         """Counts for `memshelf doctor`."""
 
     @abstractmethod
+    def scrub(self) -> None:
+        """Make deleted data unrecoverable from the backend's files, after a forget."""
+
+    @abstractmethod
     def reembed(self, batch_size: int = 256) -> int:
         """Re-embed every indexed item with the configured embedder, atomically."""
 

@@ -561,6 +561,18 @@ class RedisStore(MemshelfStore):
         """Redis deletes expired keys itself; there is never anything left to sweep."""
         return 0
 
+    def scrub(self) -> None:
+        """Deleted keys are gone from memory at once; rewrite the append-only file, where
+        one is kept, so it no longer replays them (managed Redis may refuse: ignored)."""
+        import redis
+
+        try:
+            conf: dict[Any, Any] = dict(self._r.config_get("appendonly"))
+            if conf.get("appendonly", conf.get(b"appendonly")) in ("yes", b"yes"):
+                self._r.bgrewriteaof()
+        except redis.ResponseError:
+            log.info("Redis refused CONFIG GET/BGREWRITEAOF; its persistence files are its own.")
+
     def stats(self) -> dict[str, Any]:
         """Counts for `memshelf doctor`: items, vectors, namespaces, memory, embedder."""
         info = self._cmd("FT.INFO", self._items_index)

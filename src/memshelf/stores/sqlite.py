@@ -137,6 +137,7 @@ class SqliteStore(MemshelfStore):
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed: forget means gone
         with self._lock, self._tx():
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -481,6 +482,15 @@ class SqliteStore(MemshelfStore):
                     block.remove(item_id)
             self._last_sweep = time.time()
             return len(gone)
+
+    def scrub(self) -> None:
+        """Rewrite the keyword index without deleted entries and empty the WAL, so deleted
+        text survives in no page of the database files (``secure_delete`` zeroes freed
+        pages)."""
+        with self._lock:
+            with self._tx() as conn:
+                conn.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _maybe_sweep(self, now: float) -> None:
         interval = (self.ttl_config or {}).get("sweep_interval_minutes")

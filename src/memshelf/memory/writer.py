@@ -1,0 +1,231 @@
+"""The write path off the reply's latency: extract → consolidate in the background.
+
+:class:`MemoryWriter` is the interface (a Redis job queue can back it in the
+service); :class:`BackgroundWriter` is the in-process default. Per thread it
+debounces (messages arriving within ``debounce_s`` of each other are extracted
+together), keys jobs by (user, thread, message id) so a job submitted twice runs
+once, retries failures with exponential backoff, and keeps a status per thread.
+An extraction failure never fails the turn: it is logged (the error, never the
+message) and shown in :meth:`MemoryWriter.status`. :meth:`MemoryWriter.wait` gives
+read-your-writes; :meth:`MemoryWriter.close` flushes what is pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.store.base import BaseStore
+
+from memshelf.memory.consolidate import Outcome, consolidate
+from memshelf.memory.extract import extract_facts, states_something
+from memshelf.memory.types import Provenance
+
+log = logging.getLogger(__name__)
+State = Literal["idle", "pending", "running", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class ExtractionJob:
+    """One user message to remember from."""
+
+    user_id: str
+    thread_id: str
+    message_id: str
+    text: str
+    previous: str | None = None  # the assistant message the user answered
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class ThreadStatus:
+    state: State = "idle"
+    error: str | None = None
+    attempts: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)  # of the last finished batch
+    done_messages: int = 0
+
+
+class MemoryWriter(Protocol):
+    def submit(self, job: ExtractionJob) -> None: ...
+    def status(self, user_id: str, thread_id: str) -> ThreadStatus: ...
+    def wait(
+        self, user_id: str, thread_id: str | None = None, timeout: float | None = None
+    ) -> bool: ...
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+def model_id(model: BaseChatModel) -> str:
+    name = getattr(model, "model_name", None) or getattr(model, "model", None)
+    return str(name or model._llm_type)
+
+
+def remember(
+    store: BaseStore,
+    model: BaseChatModel,
+    jobs: list[ExtractionJob],
+    *,
+    kind_ttl: Mapping[str, float | None] | None = None,
+) -> list[Outcome]:
+    """Extract from the jobs' messages (one thread, in order) and consolidate each fact."""
+    first, last = jobs[0], jobs[-1]
+    text = "\n".join(j.text for j in jobs if states_something(j.text))
+    if not text:
+        return []
+    provenance = Provenance(
+        thread_id=last.thread_id,
+        message_id=",".join(j.message_id for j in jobs),
+        source="extraction",
+        model=model_id(model),
+    )
+    facts = extract_facts(model, text, previous=first.previous, at=last.at)
+    return [
+        consolidate(store, model, last.user_id, fact, provenance, kind_ttl=kind_ttl)
+        for fact in facts
+    ]
+
+
+class BackgroundWriter:
+    """In-process writer: one daemon thread, per-thread debounce, retries, statuses."""
+
+    def __init__(
+        self,
+        store: BaseStore,
+        model: BaseChatModel,
+        *,
+        debounce_s: float = 0.3,
+        retries: int = 3,
+        backoff_s: float = 1.0,
+        kind_ttl: Mapping[str, float | None] | None = None,
+    ) -> None:
+        self.store, self.model = store, model
+        self.debounce_s, self.retries, self.backoff_s = debounce_s, retries, backoff_s
+        self.kind_ttl = kind_ttl
+        self._cond = threading.Condition()
+        self._pending: dict[tuple[str, str], list[ExtractionJob]] = {}
+        self._due: dict[tuple[str, str], float] = {}
+        self._running: set[tuple[str, str]] = set()
+        self._seen: set[tuple[str, str, str]] = set()
+        self._status: dict[tuple[str, str], ThreadStatus] = {}
+        self._closed = False
+        self._worker: threading.Thread | None = None
+
+    # --- the interface -----------------------------------------------------------------
+
+    def submit(self, job: ExtractionJob) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("This memory writer is closed.")
+            ident = (job.user_id, job.thread_id, job.message_id)
+            if ident in self._seen:
+                return
+            self._seen.add(ident)
+            key = (job.user_id, job.thread_id)
+            self._pending.setdefault(key, []).append(job)
+            self._due[key] = time.monotonic() + self.debounce_s
+            status = self._status.setdefault(key, ThreadStatus())
+            status.state, status.error, status.attempts = "pending", None, 0
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._run, name="memshelf-writer", daemon=True
+                )
+                self._worker.start()
+            self._cond.notify_all()
+
+    def status(self, user_id: str, thread_id: str) -> ThreadStatus:
+        with self._cond:
+            return self._status.get((user_id, thread_id), ThreadStatus())
+
+    def wait(
+        self, user_id: str, thread_id: str | None = None, timeout: float | None = None
+    ) -> bool:
+        """Block until the thread's (or all the user's) memories are written; False on timeout."""
+
+        def busy() -> bool:
+            keys = set(self._pending) | self._running
+            return any(u == user_id and thread_id in (None, t) for u, t in keys)
+
+        with self._cond:
+            for key in list(self._due):  # read-your-writes: no need to sit out the debounce
+                if key[0] == user_id and thread_id in (None, key[1]):
+                    self._due[key] = min(self._due[key], time.monotonic())
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: not busy(), timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write everything pending, then stop the worker."""
+        with self._cond:
+            for key in self._due:
+                self._due[key] = time.monotonic()
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
+            self._closed = True
+            self._cond.notify_all()
+
+    # --- the worker -----------------------------------------------------------------------
+
+    def _next(self) -> tuple[tuple[str, str], list[ExtractionJob]] | None:
+        """Wait for a thread whose debounce has passed; None once closed and drained."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                ready = [k for k, due in self._due.items() if due <= now and k not in self._running]
+                if ready:
+                    key = min(ready, key=lambda k: self._due[k])
+                    del self._due[key]
+                    self._running.add(key)
+                    self._status[key].state = "running"
+                    return key, self._pending.pop(key)
+                if self._closed and not self._pending:
+                    return None
+                waits = [due - now for k, due in self._due.items() if k not in self._running]
+                self._cond.wait(min(waits) if waits else None)
+
+    def _run(self) -> None:
+        while (task := self._next()) is not None:
+            key, jobs = task
+            status = self._status[key]
+            try:
+                outcomes = remember(self.store, self.model, jobs, kind_ttl=self.kind_ttl)
+            except Exception as exc:  # a failed extraction must never take the agent down
+                self._failed(key, jobs, status, exc)
+            else:
+                with self._cond:
+                    status.outcomes = outcomes
+                    status.done_messages += len(jobs)
+                    status.state = "pending" if key in self._pending else "done"
+                    status.error = None
+            finally:
+                with self._cond:
+                    self._running.discard(key)
+                    self._cond.notify_all()
+
+    def _failed(
+        self, key: tuple[str, str], jobs: list[ExtractionJob], status: ThreadStatus, exc: Exception
+    ) -> None:
+        with self._cond:
+            status.attempts += 1
+            status.error = f"{type(exc).__name__}: {exc}"
+            if status.attempts < self.retries and not self._closed:
+                self._pending[key] = jobs + self._pending.get(key, [])
+                delay = self.backoff_s * 2 ** (status.attempts - 1)
+                self._due[key] = time.monotonic() + delay
+                status.state = "pending"
+                log.warning(
+                    "Memory extraction failed (attempt %d), retrying: %s",
+                    status.attempts,
+                    status.error,
+                )
+            else:
+                status.state = "failed"
+                log.error(
+                    "Memory extraction failed for good after %d attempts: %s",
+                    status.attempts,
+                    status.error,
+                )

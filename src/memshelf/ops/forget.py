@@ -1,0 +1,70 @@
+"""Forget everything about a user: memories, history, threads, and the bytes behind them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from memshelf.memory import MemoryWriter, forget_user
+from memshelf.namespaces import THREAD_ID_VERSION
+from memshelf.threads import OwnedCheckpointer, list_threads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    memories_and_history: int
+    threads: int
+
+
+def _legacy_threads(checkpointer: OwnedCheckpointer, user_id: str) -> set[str]:
+    """Threads from before per-user scoping that hold any checkpoint of this user
+    (one scan of every checkpoint: forgetting a user is rare)."""
+    inner = checkpointer.inner
+    try:
+        found = list(inner.list(None, filter={"user_id": user_id}))
+    except ValueError:  # RedisSaver filters only its indexed fields
+        found = [t for t in inner.list(None) if (t.metadata or {}).get("user_id") == user_id]
+    except NotImplementedError:
+        return set()
+    ids = {str(t.config["configurable"]["thread_id"]) for t in found}
+    return {i for i in ids if not i.startswith(THREAD_ID_VERSION + ".")}
+
+
+def _scrub(target: Any) -> None:
+    scrub = getattr(target, "scrub", None)
+    if callable(scrub):
+        scrub()
+    conn = getattr(target, "conn", None)  # LangGraph's SqliteSaver
+    if conn is not None and hasattr(conn, "execute"):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def forget_everything(
+    store: BaseStore,
+    checkpointer: OwnedCheckpointer | None,
+    user_id: str,
+    *,
+    writer: MemoryWriter | None = None,
+) -> ForgetReport:
+    """Delete every memory, history event and thread of ``user_id``, then scrub the files.
+
+    Pending extractions for the user are written first (so none lands afterwards).
+    """
+    if writer is not None:
+        writer.wait(user_id)
+    threads = 0
+    if checkpointer is not None:
+        for info in list_threads(store, user_id):
+            threads += checkpointer.delete_user_thread(user_id, info.thread_id)
+        for legacy in _legacy_threads(checkpointer, user_id):
+            checkpointer.inner.delete_thread(legacy)
+            threads += 1
+        _scrub(checkpointer.inner)
+    removed = forget_user(store, user_id)
+    _scrub(store)
+    return ForgetReport(memories_and_history=removed, threads=threads)

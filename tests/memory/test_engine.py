@@ -1,0 +1,233 @@
+"""Consolidation with history, the background writer, recall of current facts, TTL by
+kind, and forgetting that leaves no byte behind (SQLite files and Redis)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from memshelf.embeddings import FakeEmbedder
+from memshelf.llm.fake import ScriptedChatModel, rule_based_chat_model
+from memshelf.memory import (
+    BackgroundWriter,
+    ExtractionJob,
+    Fact,
+    Provenance,
+    consolidate,
+    edit_fact,
+    forget,
+    history,
+    list_facts,
+    recall,
+    restore_fact,
+    save_fact,
+)
+from memshelf.memory.recall import asks_about_me
+from memshelf.memory.shelf import memory_ttl
+from memshelf.stores.sqlite import SqliteStore
+
+P = Provenance(thread_id="t1", message_id="m1", source="extraction", model="fake")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with SqliteStore(
+        tmp_path / "m.db", index={"embed": FakeEmbedder(64), "dims": 64, "fields": ["text"]}
+    ) as opened:
+        yield opened
+
+
+def test_supersede_keeps_the_old_fact_in_history_and_out_of_recall(store: SqliteStore) -> None:
+    model = rule_based_chat_model()
+    old = consolidate(store, model, "u", Fact("I live in Berlin"), P)
+    new = consolidate(store, model, "u", Fact("I moved from Berlin to Lisbon"), P)
+    assert (old.op, new.op, new.target) == ("ADD", "SUPERSEDE", old.key)
+    current = [i.value["text"] for i in list_facts(store, "u")]
+    assert current == ["I moved from Berlin to Lisbon"]
+    retired = store.get(("memories", "u"), str(old.key))
+    assert retired is not None and retired.value["status"] == "superseded"
+    assert retired.value["superseded_by"] == new.key and retired.value["invalid_at"]
+    assert [f.text for f in recall(store, "u", "Where do I live? Berlin")] == [
+        "I moved from Berlin to Lisbon"
+    ]
+    assert len(list_facts(store, "u", include_superseded=True)) == 2
+    events = history(store, "u", str(old.key))
+    assert [e["op"] for e in events] == ["add", "supersede"]
+    assert events[1]["before"]["status"] == "active" and events[1]["after"]["status"] == (
+        "superseded"
+    )
+    assert events[1]["actor"] == "extraction" and events[1]["model"] == "fake"
+    assert events[1]["thread_id"] == "t1" and events[1]["message_id"] == "m1"
+    # restoring version 1 makes it current again, as version 3, recorded too
+    restored = restore_fact(store, "u", str(old.key), 1, Provenance(source="cli"))
+    assert restored["version"] == 3 and restored["status"] == "active"
+    assert "I live in Berlin" in [i.value["text"] for i in list_facts(store, "u")]
+    assert history(store, "u", str(old.key))[-1]["op"] == "restore"
+    assert history(store, "other", str(old.key)) == []  # another user's history is empty
+
+
+def test_update_and_edit_are_new_versions(store: SqliteStore) -> None:
+    model = rule_based_chat_model()
+    first = consolidate(store, model, "u", Fact("I play the cello"), P)
+    refined = consolidate(store, model, "u", Fact("I play the cello in an orchestra"), P)
+    assert refined.op == "UPDATE" and refined.key == first.key
+    item = store.get(("memories", "u"), str(first.key))
+    assert item is not None and item.value["version"] == 2
+    assert item.value["text"] == "I play the cello in an orchestra"
+    edited = edit_fact(store, "u", str(first.key), "I play the cello in the LSO", P)
+    assert edited["version"] == 3
+    ops = [e["op"] for e in history(store, "u", str(first.key))]
+    assert ops == ["add", "update", "edit"]
+
+
+def test_model_never_sees_keys_and_a_bad_target_keeps_the_fact(store: SqliteStore) -> None:
+    seen: list[str] = []
+
+    def decide(messages: list[BaseMessage], schema: Any) -> Any:
+        seen.append(str(messages[-1].content))
+        return schema(op="SUPERSEDE", target=7)  # a memory it was not shown
+
+    save_fact(store, "u", "I like tea", P)
+    model = ScriptedChatModel(structured=decide)
+    outcome = consolidate(store, model, "u", Fact("I like green tea from Japan"), P)
+    assert outcome.op == "ADD" and len(list_facts(store, "u")) == 2
+    assert "1. I like tea" in seen[0] and "f_" not in seen[0]
+
+
+def test_recall_lists_the_shelf_for_what_do_you_know_and_shows_dates(
+    store: SqliteStore,
+) -> None:
+    consolidate(store, None, "u", Fact("I deploy on Fly.io"), P)
+    consolidate(store, None, "u", Fact("Bia starts school", "event", "2026-03-16"), P)
+    consolidate(store, None, "u", Fact("Answer me in Rust", "instruction"), P)
+    assert asks_about_me("What do you know about me?")
+    assert asks_about_me("what do you remember about my work")
+    assert not asks_about_me("What do you know about Rust lifetimes?")
+    listed = recall(store, "u", "What do you know about me?")
+    assert len(listed) == 3
+    shown = {f.shown for f in listed}
+    assert "Bia starts school [2026-03-16]" in shown
+    assert "(the user's stated preference for your answers) Answer me in Rust" in shown
+
+
+def test_ttl_by_kind_and_pinned_memories() -> None:
+    assert memory_ttl({"kind": "event"}, {"event": 30}) == 30 * 24 * 60
+    assert memory_ttl({"kind": "profile"}, {"profile": None}) is None
+    assert memory_ttl({"kind": "event", "pinned": True}, {"event": 30}) is None
+    assert repr(memory_ttl({"kind": "fact"}, {"event": 30})) == repr(
+        __import__("langgraph.store.base", fromlist=["NOT_PROVIDED"]).NOT_PROVIDED
+    )
+
+
+def test_pinned_memory_has_no_expiry(tmp_path: Path) -> None:
+    with SqliteStore(
+        tmp_path / "ttl.db",
+        index={"embed": FakeEmbedder(64), "dims": 64, "fields": ["text"]},
+        ttl={"default_ttl": 60, "refresh_on_read": True},
+    ) as ttl_store:
+        save_fact(ttl_store, "u", "My name is Ana", P, pinned=True)
+        save_fact(ttl_store, "u", "I like tea", P)
+        rows = dict(
+            sqlite3.connect(ttl_store.path).execute(
+                "SELECT json_extract(value, '$.text'), expires_at FROM items "
+                "WHERE ns LIKE '%memories%'"
+            )
+        )
+    assert rows["My name is Ana"] is None and rows["I like tea"] is not None
+
+
+def test_forget_dry_run_deletes_nothing(store: SqliteStore) -> None:
+    save_fact(store, "u", "I deploy on Fly.io", P)
+    assert forget(store, "u", "Fly.io deploys", dry_run=True) == ["I deploy on Fly.io"]
+    assert len(list_facts(store, "u")) == 1
+    assert forget(store, "u", "Fly.io deploys") == ["I deploy on Fly.io"]
+    assert list_facts(store, "u") == []
+    key = history(store, "u", "f_" + "0" * 24)
+    assert key == []
+
+
+# --- the background writer ---------------------------------------------------------------
+
+
+def _job(user: str, thread: str, mid: str, text: str) -> ExtractionJob:
+    return ExtractionJob(user_id=user, thread_id=thread, message_id=mid, text=text)
+
+
+def test_writer_coalesces_is_idempotent_and_isolates_threads(store: SqliteStore) -> None:
+    model = rule_based_chat_model()
+    writer = BackgroundWriter(store, model, debounce_s=0.2)
+    writer.submit(_job("u", "t", "1", "I live in Oslo."))
+    writer.submit(_job("u", "t", "2", "I play chess."))
+    writer.submit(_job("u", "t", "1", "I live in Oslo."))  # the same job again
+    assert writer.status("u", "t").state == "pending"
+    assert writer.status("mallory", "t").state == "idle"  # same thread name, other user
+    assert writer.wait("u", "t", timeout=10)
+    status = writer.status("u", "t")
+    assert status.state == "done" and status.done_messages == 2
+    extraction_calls = [c for c in model.calls if "User message" in str(c[-1].content)]
+    assert len(extraction_calls) == 1  # two messages, one extraction
+    assert {i.value["text"] for i in list_facts(store, "u")} == {"I live in Oslo", "I play chess"}
+    writer.close()
+
+
+def test_writer_retries_then_reports_failure_without_raising(store: SqliteStore) -> None:
+    calls = []
+
+    def broken(messages: list[BaseMessage], schema: Any) -> Any:
+        calls.append(time.monotonic())
+        raise TimeoutError("provider timed out")
+
+    writer = BackgroundWriter(
+        store, ScriptedChatModel(structured=broken), debounce_s=0, retries=3, backoff_s=0.05
+    )
+    writer.submit(_job("u", "t", "1", "I live in Oslo."))
+    assert writer.wait("u", timeout=10)
+    status = writer.status("u", "t")
+    assert status.state == "failed" and "provider timed out" in str(status.error)
+    assert len(calls) == 3 and calls[2] - calls[1] >= calls[1] - calls[0] >= 0.04  # backoff
+    writer.close()
+
+
+def test_close_flushes_pending_work(store: SqliteStore) -> None:
+    writer = BackgroundWriter(store, rule_based_chat_model(), debounce_s=30)
+    writer.submit(_job("u", "t", "1", "I live in Oslo."))
+    writer.close(timeout=10)
+    assert [i.value["text"] for i in list_facts(store, "u")] == ["I live in Oslo"]
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(_job("u", "t", "2", "I play chess."))
+
+
+def test_reply_does_not_wait_for_extraction(store: SqliteStore, tmp_path: Path) -> None:
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from memshelf.agent import build_agent, memory_writer
+    from memshelf.config import Settings
+
+    release = threading.Event()
+
+    def slow(messages: list[BaseMessage], schema: Any) -> Any:
+        release.wait(10)
+        return rule_based_chat_model().structured(messages, schema)  # type: ignore[misc]
+
+    model = ScriptedChatModel(respond=lambda m, k: "ok", structured=slow)
+    settings = Settings(data_dir=tmp_path / "d", embeddings="fake:64", chat_model="fake")
+    graph = build_agent(
+        store=store, checkpointer=InMemorySaver(), model=model, tools=[], settings=settings
+    )
+    config = {"configurable": {"user_id": "u" + uuid.uuid4().hex[:4], "thread_id": "t"}}
+    start = time.perf_counter()
+    out = graph.invoke({"messages": [HumanMessage("I live in Oslo.")]}, config)
+    assert out["messages"][-1].content == "ok" and time.perf_counter() - start < 5
+    user = config["configurable"]["user_id"]
+    assert memory_writer(graph).status(user, "t").state in ("pending", "running")
+    release.set()
+    assert memory_writer(graph).wait(user, timeout=10)
+    assert [i.value["text"] for i in list_facts(store, user)] == ["I live in Oslo"]
