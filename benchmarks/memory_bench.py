@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from memshelf.config import Settings
-from memshelf.eval.memory_suite import load_cases, run_suite
+from memshelf.eval.memory_suite import CaseResult, load_cases, run_suite
 from memshelf.llm import chat_model
 from memshelf.memory import extract_facts
 from memshelf.stores import open_store
@@ -32,18 +32,16 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "memory" / "data"
 def consolidation(settings: Settings, limit: int | None) -> dict[str, object]:
     cases = load_cases(DATA / "consolidation.json")[:limit]
     model = chat_model(settings=settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        with open_store(f"sqlite:///{tmp}/bench.db", settings=settings) as store:
-            results = run_suite(
-                store,
-                model,
-                cases,
-                progress=lambda r: print(
-                    f"{'ok  ' if r.passed else 'FAIL'} {r.seconds:5.1f}s {r.name}: {r.ops}"
-                    + ("" if r.passed else f"  {r.problems}"),
-                    flush=True,
-                ),
-            )
+
+    def show(r: CaseResult) -> None:
+        problems = "" if r.passed else f"  {r.problems}"
+        print(f"{'ok  ' if r.passed else 'FAIL'} {r.seconds:5.1f}s {r.name}: {r.ops}{problems}")
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open_store(f"sqlite:///{tmp}/bench.db", settings=settings) as store,
+    ):
+        results = run_suite(store, model, cases, progress=show)
     by_op: dict[str, list[bool]] = {}
     for case, result in zip(cases, results, strict=True):
         by_op.setdefault(case["op"], []).append(result.passed)

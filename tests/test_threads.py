@@ -95,7 +95,7 @@ def test_same_thread_name_for_two_users_is_two_threads(
         assert _humans(graph, alice, "default") == [SECRET]
         # alice continuing her thread sees her own history, and only hers
         reply = run_turn(graph, alice, "default", PROBE).reply
-        assert "blue falcon" in reply and "mallory" not in reply
+        assert reply.endswith("Earlier here you said: " + SECRET)  # no turn of mallory's
         assert [t.thread_id for t in list_threads(graph.store, mallory)] == ["default"]
         with pytest.raises(MissingUserIdError, match="user_id"):
             graph.get_state({"configurable": {"thread_id": "default"}})
@@ -310,6 +310,29 @@ def test_migrate_adopts_every_single_writer_thread_and_can_delete_shared_ones(
     rows = {r[0] for r in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
     assert all(r.startswith("ms1.") for r in rows) and len(rows) == 3
     conn.close()
+
+
+def test_scoped_ids_used_as_names_reach_nothing(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "cp.db", check_same_thread=False)
+    with SqliteStore(tmp_path / "s.db", index=None) as store:
+        saver = OwnedCheckpointer(SqliteSaver(conn), store)
+        _put(saver, "alice", "vault", "hers")
+        for user in ("alice", "mallory"):
+            assert _marker(saver, user, owned_thread_id("alice", "vault")) is None
+            assert list(saver.list(_config(user, owned_thread_id("alice", "vault")))) == []
+        assert _marker(saver, "alice", "vault") == "hers"  # not moved by the lookups above
+        assert [t.thread_id for t in list_threads(store, "alice")] == ["vault"]
+    conn.close()
+
+
+def test_strict_msgpack_allowlist_reaches_the_inner_saver() -> None:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    inner = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    saver = OwnedCheckpointer(inner)
+    clone = saver.with_allowlist([("tests.test_threads", "Note")])
+    assert isinstance(clone, OwnedCheckpointer) and clone.inner is not inner
+    assert clone.inner.serde is not inner.serde and clone._registered is saver._registered
 
 
 def test_thread_registry_lists_only_the_owners_threads(tmp_path: Path) -> None:

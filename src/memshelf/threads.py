@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -48,6 +48,7 @@ from memshelf.namespaces import (
 )
 
 OWNER_KEY = "memshelf_owner"
+LEGACY_SCAN_LIMIT = 10_000
 log = logging.getLogger(__name__)
 
 
@@ -125,6 +126,16 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
     def get_next_version(self, current: Any, channel: None) -> Any:
         return self.inner.get_next_version(current, channel)
 
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> OwnedCheckpointer:
+        """The inner saver decodes, so it is the one that needs the graph's allowlist
+        (LANGGRAPH_STRICT_MSGPACK); the clone shares the registry bookkeeping."""
+        inner = self.inner.with_allowlist(extra_allowlist)
+        if inner is self.inner:
+            return self
+        clone = OwnedCheckpointer(inner, self.store)
+        clone._registered, clone._lock = self._registered, self._lock
+        return clone
+
     # --- what the caller may see -------------------------------------------------------
 
     def _visible(self, found: CheckpointTuple | None, scope: _Scope) -> CheckpointTuple | None:
@@ -172,9 +183,22 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         return {"configurable": {"thread_id": scope.thread_id}}
 
     @staticmethod
+    def _is_legacy_name(scope: _Scope) -> bool:
+        """Scoped ids are never looked up as pre-scoping names (``ms1.alice.vault`` must
+        not reach alice's thread ``vault``, nor tell anyone it exists)."""
+        return not scope.thread_id.startswith(THREAD_ID_VERSION + ".")
+
+    @staticmethod
     def _adoptable(history: list[CheckpointTuple], scope: _Scope) -> bool:
-        """Only a thread this user alone wrote; anything else looks absent, silently (a
-        message here would tell the caller that someone else's thread exists)."""
+        """Only a thread this user alone wrote, seen whole; anything else looks absent,
+        silently (a message here would tell the caller that someone else's thread exists).
+
+        LangGraph's SQLite savers record ``user_id`` in checkpoint metadata; its Redis
+        savers do not, so a pre-scoping Redis thread is nobody's. A listing that may be
+        cut short (RedisSaver stops at 10,000) is never trusted.
+        """
+        if len(history) >= LEGACY_SCAN_LIMIT:
+            return False
         return {(t.metadata or {}).get("user_id") for t in history} == {scope.user_id}
 
     @staticmethod
@@ -200,6 +224,8 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         return tasks
 
     def _adopt_legacy(self, scope: _Scope) -> None:
+        if not self._is_legacy_name(scope):
+            return
         history = list(self.inner.list(self._legacy_config(scope)))
         if not history or not self._adoptable(history, scope):
             return
@@ -212,6 +238,8 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
         log.warning("Migrated a thread written before per-user threads to its owner's scope.")
 
     async def _aadopt_legacy(self, scope: _Scope) -> None:
+        if not self._is_legacy_name(scope):
+            return
         history = [t async for t in self.inner.alist(self._legacy_config(scope))]
         if not history or not self._adoptable(history, scope):
             return

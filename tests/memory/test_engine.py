@@ -101,6 +101,20 @@ def test_model_never_sees_keys_and_a_bad_target_keeps_the_fact(store: SqliteStor
     assert "1. I like tea" in seen[0] and "f_" not in seen[0]
 
 
+def test_a_decision_about_an_unrelated_memory_never_overwrites_it(store: SqliteStore) -> None:
+    save_fact(store, "u", "I deploy on Fly.io", P)
+    model = ScriptedChatModel(structured=lambda m, schema: schema(op="UPDATE", target=1))
+    outcome = consolidate(store, model, "u", Fact("I write my notes in Obsidian"), P)
+    assert outcome.op == "ADD"
+    assert len(list_facts(store, "u")) == 2
+    changed = consolidate(store, model, "u", Fact("I moved my apps off Fly.io to Render"), P)
+    assert changed.op == "SUPERSEDE"  # the same fact, but it says it changed
+    save_fact(store, "u", "My cat is called Miso", P)
+    lossy = consolidate(store, model, "u", Fact("My cat is 3 years old"), P)
+    assert lossy.op == "ADD"  # an "update" that drops the name Miso would lose it
+    assert any("Miso" in i.value["text"] for i in list_facts(store, "u"))
+
+
 def test_recall_lists_the_shelf_for_what_do_you_know_and_shows_dates(
     store: SqliteStore,
 ) -> None:

@@ -105,17 +105,10 @@ def _statements(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     ]
 
 
-_CHANGE = re.compile(
-    r"\b(now|no longer|not any ?more|anymore|moved|switched|changed|instead|quit|stopped|"
-    r"replaced|left|until)\b",
-    re.IGNORECASE,
-)
-
-
 def _decide(messages: list[BaseMessage]) -> dict[str, Any]:
     """Consolidation stand-in, by rule: a change word plus a shared content word
     supersedes; more detail updates; less detail is a duplicate; else add."""
-    from memshelf.memory.guard import content_stems
+    from memshelf.memory.guard import content_stems, states_change
 
     prompt = str(messages[-1].content) if messages else ""
     new = prompt.rsplit("NEW: ", 1)[-1].strip()
@@ -125,7 +118,7 @@ def _decide(messages: list[BaseMessage]) -> dict[str, Any]:
         old = content_stems(text)
         if not old & new_stems:
             continue
-        if _CHANGE.search(new):
+        if states_change(new):
             return {"op": "SUPERSEDE", "target": int(number)}
         if old < new_stems:
             return {"op": "UPDATE", "target": int(number)}

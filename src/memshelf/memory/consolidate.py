@@ -5,7 +5,11 @@ or a change: the old memory is kept, marked ``superseded`` with ``invalid_at`` a
 ``superseded_by``, and leaves recall) or NOOP (already known). Exact and near-exact
 duplicates, and facts with no close neighbour, are settled in code; otherwise the
 model decides, seeing the neighbours as small integers (models invent store keys),
-because contradiction is a judgement, not a similarity threshold.
+because contradiction is a judgement, not a similarity threshold. Code then vets the
+decision so a small model cannot lose data: a decision about a memory that shares no
+content word with the fact (and announces no change) becomes ADD, an UPDATE that would
+drop a name or number of the memory it refines becomes ADD, and an UPDATE of a fact
+that says it changed becomes SUPERSEDE, so the old state stays in history.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.store.base import BaseStore, SearchItem
 from pydantic import BaseModel, Field
 
-from memshelf.memory.guard import content_stems
+from memshelf.memory.guard import content_stems, shares_content, specifics, states_change
 from memshelf.memory.history import record
 from memshelf.memory.shelf import put_memory
 from memshelf.memory.types import (
@@ -113,6 +117,17 @@ def decide(model: BaseChatModel, fact: Fact, near: list[SearchItem]) -> tuple[Op
         return "ADD", None
     if decision.target is None or not 1 <= decision.target <= len(near):
         return "ADD", None  # a decision about a memory that was not shown: keep the fact
+    target = str(near[decision.target - 1].value.get("text", ""))
+    if not shares_content(fact.text, target) and not (
+        decision.op == "SUPERSEDE" and states_change(fact.text)
+    ):
+        return "ADD", None  # no word in common and no change announced: not the same fact
+    if decision.op == "UPDATE" and states_change(fact.text):
+        # the model judged them the same fact; a fact that says it changed replaces the
+        # old one rather than refining it, so the old one is kept as superseded
+        return "SUPERSEDE", decision.target
+    if decision.op == "UPDATE" and not specifics(target) <= specifics(fact.text):
+        return "ADD", None  # a refinement keeps every name and number of what it refines
     return decision.op, decision.target
 
 

@@ -90,13 +90,37 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words an extracted fact adds to frame the user's own words, not new information.
 _FRAMING = frozenset(
     "a an the and or of to in on at for with is am are was be has have had do does user "
-    "users s name named called their they them he she his her i my me it its that this".split()
+    "users s name named called their they them he she his her i my me it its that this "
+    "wants want wanted would like prefers prefer".split()
 )
 GROUNDED_SHARE = 0.6
 
 
 def _stems(text: str) -> list[str]:
     return [w[:5] for w in _WORD.findall(text.lower()) if w not in _FRAMING]
+
+
+_CHANGE = re.compile(
+    r"\b(now|no longer|not any ?more|anymore|moved|migrat\w*|switch\w*|chang\w*|instead|"
+    r"quit|stopped|replac\w*|left|until|used to|former\w*|previously)\b",
+    re.IGNORECASE,
+)
+
+
+def states_change(text: str) -> bool:
+    """The text says something changed or ended ("moved", "switched", "no longer")."""
+    return bool(_CHANGE.search(text))
+
+
+def shares_content(a: str, b: str) -> bool:
+    """Some content word in common (4-letter stems: "smoking" meets "smokes")."""
+    return bool({w[:4] for w in _stems(a)} & {w[:4] for w in _stems(b)})
+
+
+def specifics(text: str) -> set[str]:
+    """Numbers and names in a text (not its first word), lower-cased."""
+    first = {m.group(2) for m in _SENTENCE_START.finditer(text)}
+    return {t.lower().rstrip(".") for t in _SPECIFIC.findall(text) if t not in first}
 
 
 def content_stems(text: str) -> frozenset[str]:
@@ -122,8 +146,8 @@ def grounded(fact: str, message: str) -> bool:
     words = _stems(fact)
     if not words:
         return False
-    said = set(_stems(message))
-    if sum(w in said for w in words) / len(words) < GROUNDED_SHARE:
+    said = {w[:4] for w in _stems(message)}  # 4 letters: "showing" was said as "show"
+    if sum(w[:4] in said for w in words) / len(words) < GROUNDED_SHARE:
         return False
     lowered = message.lower()
     first_words = {m.group(2) for m in _SENTENCE_START.finditer(fact)}
