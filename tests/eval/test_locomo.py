@@ -188,3 +188,26 @@ def test_facts_mode_traces_facts_to_their_turns(data: Path) -> None:
     # session 1 holds the cat and sister turns; the vase (D2:2) is left out by --limit-sessions
     assert report["by_category"]["4"]["5"] == 1.0
     assert report["by_category"]["1"]["5"] == 0.5
+
+
+def test_duplicate_turns_do_not_break_the_dense_baseline(tmp_path: Path) -> None:
+    """LangGraph's InMemoryStore fails on a batch with repeated texts; the harness must not."""
+    import copy
+
+    raw = copy.deepcopy(TINY)
+    session = raw[0]["conversation"]["session_1"]
+    session += [
+        {"speaker": "Ben", "dia_id": "D1:4", "text": "Thanks!"},
+        {"speaker": "Ana", "dia_id": "D1:5", "text": "Thanks!"},
+        {"speaker": "Ben", "dia_id": "D1:6", "text": "Thanks!"},
+    ]
+    path = tmp_path / "dupes.json"
+    path.write_text(json.dumps(raw))
+    report = run_locomo(load(path), FakeEmbedder(64), 64, ks=(1, 5, 10))
+    assert report["baselines"]["dense_inmemory"]["recall"]["10"] == 1.0  # every turn indexed
+    out = run_cli(
+        "eval", "locomo", "--data", str(path), "--no-baselines", "--json", str(tmp_path / "r.json"),
+        data=tmp_path / "d", MEMSHELF_EMBEDDINGS="fake:64",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "baselines" not in json.loads((tmp_path / "r.json").read_text())

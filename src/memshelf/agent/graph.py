@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,26 +67,38 @@ async def open_async_agent(
 ) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
     """The same agent for ``ainvoke``/``astream`` (services): its thread memory is
     LangGraph's AsyncSqliteSaver (or AsyncRedisSaver for a redis:// store), whose
-    connection lives as long as this context."""
+    connection lives as long as this context. Leaving the context writes the memories
+    still pending."""
+    import asyncio
+
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     settings = settings or Settings()
-    saver: BaseCheckpointSaver[Any]
-    if is_redis_url(settings.store_url):
-        from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+    async with AsyncExitStack() as stack:
+        saver: BaseCheckpointSaver[Any]
+        if is_redis_url(settings.store_url):
+            from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 
-        async with AsyncRedisSaver.from_conn_string(
-            settings.store_url, connection_args=_redis_password(settings)
-        ) as saver:
-            await saver.asetup()
-            yield build_agent(
-                store=store, checkpointer=saver, model=model, tools=tools, settings=settings
+            redis_saver = await stack.enter_async_context(
+                AsyncRedisSaver.from_conn_string(
+                    settings.store_url, connection_args=_redis_password(settings)
+                )
             )
-        return
-    async with AsyncSqliteSaver.from_conn_string(str(checkpoint_path(settings))) as saver:
-        yield build_agent(
+            await redis_saver.asetup()
+            saver = redis_saver
+        else:
+            saver = await stack.enter_async_context(
+                AsyncSqliteSaver.from_conn_string(str(checkpoint_path(settings)))
+            )
+        graph = build_agent(
             store=store, checkpointer=saver, model=model, tools=tools, settings=settings
         )
+        try:
+            yield graph
+        finally:
+            writer = memory_writer(graph)
+            if writer is not None:
+                await asyncio.to_thread(writer.close)
 
 
 def build_agent(

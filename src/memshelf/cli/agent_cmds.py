@@ -56,10 +56,8 @@ def chat(
     model: ModelSpec = None,
 ) -> None:
     """Interactive chat with streaming replies and memory commands."""
-    from langchain_core.messages import AIMessage, HumanMessage
-
+    from memshelf.agent import memory_writer
     from memshelf.agent.runtime import require_store
-    from memshelf.memory import forget, list_facts
     from memshelf.namespaces import owned_thread_id
 
     graph, limit = _agent(store, model)
@@ -67,6 +65,20 @@ def chat(
     thread = uuid.uuid4().hex[:8] if thread is None else thread
     owned_thread_id(user, thread)  # a bad user or thread id fails now, not after a message
     typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
+    try:
+        _chat_loop(graph, shelf, user, thread, limit)
+    finally:
+        writer = memory_writer(graph)
+        if writer is not None:
+            writer.close()  # what the last messages taught is written before exit
+
+
+def _chat_loop(graph: Any, shelf: Any, user: str, thread: str, limit: int) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from memshelf.agent import memory_writer
+    from memshelf.memory import forget, list_facts
+
     while True:
         try:
             line = input("you> ").strip()
@@ -77,6 +89,9 @@ def chat(
             continue
         if line in ("/quit", "/exit"):
             return
+        writer = memory_writer(graph)
+        if line.startswith(("/memories", "/forget")) and writer is not None:
+            writer.wait(user)  # show the shelf with this session's memories written
         if line == "/memories":
             for item in list_facts(shelf, user):
                 typer.echo(f"  - {item.value.get('text')}  [{item.key}]")

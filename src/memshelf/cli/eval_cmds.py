@@ -26,6 +26,10 @@ def locomo(
         int | None, typer.Option("--limit-sessions", help="facts mode: first N sessions only.")
     ] = None,
     model: ModelSpec = None,
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines/--no-baselines", help="Also score BM25 and dense InMemoryStore."),
+    ] = True,
 ) -> None:
     """Evidence recall@k of memshelf vs BM25 and dense InMemoryStore, plus a PNG plot."""
     from rich.progress import Progress
@@ -55,6 +59,7 @@ def locomo(
             mode=mode,
             model=chat,
             limit_sessions=limit_sessions,
+            baselines=baselines,
             progress=lambda n: bar.advance(task, n),
         )
     typer.echo(markdown(report))

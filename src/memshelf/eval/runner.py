@@ -97,12 +97,34 @@ def fact_items(conv: Conversation, model: BaseChatModel, sessions: int | None) -
 
 
 def _load(store: BaseStore, user: str, items: list[Item]) -> None:
+    """One batch of puts; for InMemoryStore, batches in which no text repeats.
+
+    LangGraph's InMemoryStore (1.2.x) fails on a batch holding two items with the same
+    text ("Number of embeddings (n) does not match number of indices (n+1)"): it embeds
+    each distinct text once, then pairs vectors and items by position. LoCoMo repeats
+    short turns ("Thanks!"), so its puts are split into duplicate-free batches: every
+    item is stored and embedded exactly as before, so what it measures is unchanged.
+    """
     ns = memories_namespace(user)
     values = [{"text": it.text, "dia_ids": it.sources} for it in items]
     for value, it in zip(values, items, strict=True):
         if it.window:
             value["window"] = it.window
-    store.batch([PutOp(ns, f"i{n}", v, index=None, ttl=None) for n, v in enumerate(values)])
+    ops = [PutOp(ns, f"i{n}", v, index=None, ttl=None) for n, v in enumerate(values)]
+    if not isinstance(store, InMemoryStore):
+        store.batch(ops)
+        return
+    batches: list[tuple[set[str], list[PutOp]]] = []
+    for op in ops:
+        text = str(op.value["text"]) if op.value else ""
+        batch = next((b for b in batches if text not in b[0]), None)
+        if batch is None:
+            batch = (set(), [])
+            batches.append(batch)
+        batch[0].add(text)
+        batch[1].append(op)
+    for _, part in batches:
+        store.batch(part)
 
 
 def _search(store: BaseStore, user: str, question: str, k: int) -> list[list[str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from memshelf.memory.extract import extract_facts, states_something
 from memshelf.memory.types import Provenance
 
 log = logging.getLogger(__name__)
+SEEN_LIMIT = 100_000  # job ids remembered for de-duplication
 State = Literal["idle", "pending", "running", "done", "failed"]
 
 
@@ -111,7 +113,7 @@ class BackgroundWriter:
         self._pending: dict[tuple[str, str], list[ExtractionJob]] = {}
         self._due: dict[tuple[str, str], float] = {}
         self._running: set[tuple[str, str]] = set()
-        self._seen: set[tuple[str, str, str]] = set()
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._status: dict[tuple[str, str], ThreadStatus] = {}
         self._closed = False
         self._worker: threading.Thread | None = None
@@ -125,7 +127,9 @@ class BackgroundWriter:
             ident = (job.user_id, job.thread_id, job.message_id)
             if ident in self._seen:
                 return
-            self._seen.add(ident)
+            self._seen[ident] = None
+            if len(self._seen) > SEEN_LIMIT:  # a long-running service: remember the recent
+                self._seen.popitem(last=False)
             key = (job.user_id, job.thread_id)
             self._pending.setdefault(key, []).append(job)
             self._due[key] = time.monotonic() + self.debounce_s
