@@ -29,8 +29,8 @@ from memshelf.stores import open_store
 DATA = Path(__file__).resolve().parent.parent / "tests" / "memory" / "data"
 
 
-def consolidation(settings: Settings, limit: int | None) -> dict[str, object]:
-    cases = load_cases(DATA / "consolidation.json")[:limit]
+def consolidation(settings: Settings, limit: int | None, path: Path) -> dict[str, object]:
+    cases = load_cases(path)[:limit]
     model = chat_model(settings=settings)
 
     def show(r: CaseResult) -> None:
@@ -82,6 +82,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write the results here.")
     parser.add_argument("--limit", type=int, help="Only the first N consolidation cases.")
     parser.add_argument("--only", choices=["consolidation", "poisoning"])
+    parser.add_argument(
+        "--cases",
+        type=Path,
+        default=DATA / "consolidation.json",
+        help="Scenario file (consolidation_heldout.json: wordings not used while tuning).",
+    )
     args = parser.parse_args()
     settings = Settings()
     start = time.perf_counter()
@@ -91,7 +97,7 @@ def main() -> None:
         "embeddings": settings.embeddings,
     }
     if args.only in (None, "consolidation"):
-        report["consolidation"] = consolidation(settings, args.limit)
+        report["consolidation"] = consolidation(settings, args.limit, args.cases)
     if args.only in (None, "poisoning"):
         report["poisoning"] = poisoning(settings)
     report["seconds"] = round(time.perf_counter() - start, 1)

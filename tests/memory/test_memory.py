@@ -69,6 +69,12 @@ def test_extraction_keeps_grounded_distinct_facts() -> None:
     assert len(model.calls) == 1  # questions and requests never reach the model
 
 
+def test_a_named_speaker_gets_facts_by_name_and_no_name_only_facts() -> None:
+    model = _extractor(["The user is Gina.", "The user loves contemporary dance."])
+    facts = extract_facts(model, "I love contemporary dance!", speaker="Gina")
+    assert [f.text for f in facts] == ["Gina loves contemporary dance."]
+
+
 def test_grounding_checks_content_not_only_words() -> None:
     message = "Big news: we finished migrating from PostgreSQL 14 to CockroachDB."
     assert not grounded("The user's name is Big news.", message)  # a slot filled with junk

@@ -18,7 +18,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from memshelf.memory.guard import clean_fact, grounded, is_attack, is_pure_question
+from memshelf.memory.guard import (
+    clean_fact,
+    content_stems,
+    grounded,
+    is_attack,
+    is_pure_question,
+)
 from memshelf.memory.types import KIND_FACT, KINDS, Fact, Kind
 
 EXTRACT_SYSTEM = """\
@@ -88,6 +94,14 @@ def states_something(message: str) -> bool:
     return bool(_SELF.search(text))
 
 
+_THE_USER = re.compile(r"\b[Tt]he user\b")
+
+
+def _named(text: str, speaker: str) -> str:
+    """The fact about ``speaker`` by name (small models keep writing "The user")."""
+    return _THE_USER.sub(speaker, text)
+
+
 def _date(value: str | None) -> str | None:
     return value if value and _DATE.match(value.strip()) else None
 
@@ -119,7 +133,9 @@ def extract_facts(
     source = f"{previous or ''} {speaker or ''} {message}"
     seen: dict[str, Fact] = {}
     for item in parsed.facts:
-        cleaned = clean_fact(item.text)
+        cleaned = clean_fact(_named(item.text, speaker) if speaker else item.text)
+        if cleaned and speaker and content_stems(cleaned) <= content_stems(speaker):
+            continue  # "Ana is Ana.": a name alone says nothing
         if not cleaned or is_attack(cleaned) or not grounded(cleaned, source):
             continue
         kind = item.kind if item.kind in KINDS else KIND_FACT
