@@ -400,6 +400,7 @@ THREAD_FUNCTIONS = {
     "memshelf.ops.threads._not_found": "tests/cli/test_threads_cli.py",
     "memshelf.cli.agent_cmds.ask": "tests/cli/test_threads_cli.py",
     "memshelf.cli.agent_cmds.chat": "tests/cli/test_threads_cli.py",
+    "memshelf.cli.agent_cmds._chat_loop": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.show_cmd": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.delete_cmd": "tests/cli/test_threads_cli.py",
     # the memory writer keys its queue and statuses by (user, thread)

@@ -14,6 +14,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from memshelf.embeddings import FakeEmbedder
+from memshelf.errors import NotFoundError
 from memshelf.llm.fake import ScriptedChatModel, rule_based_chat_model
 from memshelf.memory import (
     BackgroundWriter,
@@ -161,10 +162,14 @@ def test_forget_dry_run_deletes_nothing(store: SqliteStore) -> None:
     save_fact(store, "u", "I deploy on Fly.io", P)
     assert forget(store, "u", "Fly.io deploys", dry_run=True) == ["I deploy on Fly.io"]
     assert len(list_facts(store, "u")) == 1
-    assert forget(store, "u", "Fly.io deploys") == ["I deploy on Fly.io"]
+    key = list_facts(store, "u")[0].key
+    edit_fact(store, "u", key, "I deploy on Fly.io from Lisbon", P)
+    assert forget(store, "u", "Fly.io deploys") == ["I deploy on Fly.io from Lisbon"]
     assert list_facts(store, "u") == []
-    key = history(store, "u", "f_" + "0" * 24)
-    assert key == []
+    events = history(store, "u", key)  # no event keeps the forgotten text
+    assert [e["op"] for e in events] == ["delete"] and "Fly.io" not in str(events)
+    with pytest.raises(NotFoundError):
+        restore_fact(store, "u", key, 1, P)
 
 
 # --- the background writer ---------------------------------------------------------------
@@ -245,3 +250,70 @@ def test_reply_does_not_wait_for_extraction(store: SqliteStore, tmp_path: Path) 
     release.set()
     assert memory_writer(graph).wait(user, timeout=10)
     assert [i.value["text"] for i in list_facts(store, user)] == ["I live in Oslo"]
+
+
+def test_near_duplicates_must_match_names_and_numbers(store: SqliteStore) -> None:
+    for old, new in [
+        ("I live in Stockholm", "I live in Stockport"),
+        ("My employee number is 1234567", "My employee number is 1234599"),
+        ("I work at Microsoft", "I work at Micron"),
+    ]:
+        save_fact(store, "u", old, P)
+        assert consolidate(store, None, "u", Fact(new), P).op == "ADD", new
+    assert consolidate(store, None, "u", Fact("i live in stockholm!"), P).op == "NOOP"
+
+
+def test_the_original_wording_of_a_reworded_memory_is_a_new_memory(store: SqliteStore) -> None:
+    key = save_fact(store, "u", "I have a cat", P)
+    edit_fact(store, "u", key, "I have a dog named Rex", P)
+    again = save_fact(store, "u", "I have a cat", P)
+    assert again != key
+    texts = {i.value["text"] for i in list_facts(store, "u")}
+    assert texts == {"I have a cat", "I have a dog named Rex"}
+
+
+def test_now_or_until_do_not_let_an_update_retire_another_fact(store: SqliteStore) -> None:
+    save_fact(store, "u", "My cat Miso is 3 years old", P)
+    model = ScriptedChatModel(structured=lambda m, schema: schema(op="UPDATE", target=1))
+    outcome = consolidate(store, model, "u", Fact("My cat now eats only wet food"), P)
+    assert outcome.op == "ADD" and len(list_facts(store, "u")) == 2
+
+
+def test_a_failing_message_does_not_take_later_ones_down(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def picky(messages: list[BaseMessage], schema: Any) -> Any:
+        if "POISON" in str(messages[-1].content):
+            raise ValueError("could not parse: the user said POISON secret-words")
+        return rule_based_chat_model().structured(messages, schema)  # type: ignore[misc]
+
+    model = ScriptedChatModel(structured=picky)
+    writer = BackgroundWriter(store, model, debounce_s=0.2, retries=2, backoff_s=0.3)
+    writer.submit(_job("u", "t", "1", "I say POISON now."))
+    time.sleep(0.25)  # the first batch is running or failed once
+    writer.submit(_job("u", "t", "2", "I play chess."))
+    assert writer.wait("u", "t", timeout=15)
+    assert [i.value["text"] for i in list_facts(store, "u")] == ["I play chess"]
+    assert "secret-words" not in caplog.text and "ValueError" in caplog.text
+    writer.submit(_job("u", "t", "1", "I say POISON now."))  # a dropped job may come again
+    assert writer.status("u", "t").state in ("pending", "running")
+    writer.close(timeout=15)
+
+
+def test_a_dead_worker_is_replaced(store: SqliteStore) -> None:
+    calls = []
+
+    def dies_once(messages: list[BaseMessage], schema: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemExit("worker killed")
+        return rule_based_chat_model().structured(messages, schema)  # type: ignore[misc]
+
+    writer = BackgroundWriter(store, ScriptedChatModel(structured=dies_once), debounce_s=0)
+    writer.submit(_job("u", "t", "1", "I live in Oslo."))
+    assert writer.wait("u", timeout=10)
+    assert writer.status("u", "t").state == "failed"
+    writer.submit(_job("u", "t", "2", "I play chess."))
+    assert writer.wait("u", timeout=10)
+    assert [i.value["text"] for i in list_facts(store, "u")] == ["I play chess"]
+    writer.close(timeout=10)

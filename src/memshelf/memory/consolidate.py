@@ -14,6 +14,7 @@ that says it changed becomes SUPERSEDE, so the old state stays in history.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,7 +24,12 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.store.base import BaseStore, SearchItem
 from pydantic import BaseModel, Field
 
-from memshelf.memory.guard import content_stems, shares_content, specifics, states_change
+from memshelf.memory.guard import (
+    announces_replacement,
+    same_content,
+    shares_content,
+    specifics,
+)
 from memshelf.memory.history import record
 from memshelf.memory.shelf import put_memory
 from memshelf.memory.types import (
@@ -97,10 +103,9 @@ def _settled_in_code(fact: Fact, near: list[SearchItem]) -> tuple[Op, SearchItem
     """Exact and near-exact duplicates, and facts with nothing close: no model needed."""
     if not near:
         return "ADD", None
-    stems = content_stems(fact.text)
     for hit in near:
         text = str(hit.value.get("text", ""))
-        if same_wording(text, fact.text) or (stems and content_stems(text) == stems):
+        if same_wording(text, fact.text) or same_content(text, fact.text):
             return "NOOP", hit
     return None
 
@@ -119,10 +124,10 @@ def decide(model: BaseChatModel, fact: Fact, near: list[SearchItem]) -> tuple[Op
         return "ADD", None  # a decision about a memory that was not shown: keep the fact
     target = str(near[decision.target - 1].value.get("text", ""))
     if not shares_content(fact.text, target) and not (
-        decision.op == "SUPERSEDE" and states_change(fact.text)
+        decision.op == "SUPERSEDE" and announces_replacement(fact.text)
     ):
         return "ADD", None  # no word in common and no change announced: not the same fact
-    if decision.op == "UPDATE" and states_change(fact.text):
+    if decision.op == "UPDATE" and announces_replacement(fact.text):
         # the model judged them the same fact; a fact that says it changed replaces the
         # old one rather than refining it, so the old one is kept as superseded
         return "SUPERSEDE", decision.target
@@ -187,6 +192,10 @@ def add(
     namespace = memories_namespace(user_id)
     key = fact_key(fact.text)
     old = store.get(namespace, key)
+    if old is not None and not same_wording(str(old.value.get("text", "")), fact.text):
+        # the key was made from this wording, but that memory has been reworded since
+        # (update, edit): it is another memory now, so this fact gets a key of its own
+        key, old = "f_" + uuid.uuid4().hex[:24], None
     value: dict[str, Any] = fact_value(fact, provenance, pinned=pinned)
     if old is not None:
         value["version"] = int(old.value.get("version", 1)) + 1

@@ -107,9 +107,30 @@ _CHANGE = re.compile(
 )
 
 
+_REPLACEMENT = re.compile(
+    r"\b(no longer|not any ?more|anymore|moved|migrat\w*|switch(ed|ing)|replac\w*|quit|"
+    r"stopped|left|changed (to|from)|used to|former(ly)?)\b",
+    re.IGNORECASE,
+)
+
+
 def states_change(text: str) -> bool:
     """The text says something changed or ended ("moved", "switched", "no longer")."""
     return bool(_CHANGE.search(text))
+
+
+def announces_replacement(text: str) -> bool:
+    """Stronger than :func:`states_change`: the old state is gone ("moved", "migrated",
+    "no longer", "quit"), not just "now" or "until"."""
+    return bool(_REPLACEMENT.search(text))
+
+
+def same_content(a: str, b: str) -> bool:
+    """A near-exact rewording: the same content words, whole, and the same names and
+    numbers ("I live in Stockport" is not "I live in Stockholm")."""
+    words_a = {w for w in _WORD.findall(a.lower()) if w not in _FRAMING}
+    words_b = {w for w in _WORD.findall(b.lower()) if w not in _FRAMING}
+    return bool(words_a) and words_a == words_b and specifics(a) == specifics(b)
 
 
 def shares_content(a: str, b: str) -> bool:

@@ -46,8 +46,17 @@ def record(
     store.put(history_namespace(user_id), key, event, index=False, ttl=None)
 
 
+def history_keys(store: BaseStore, user_id: str, memory_id: str) -> list[str]:
+    """The store keys of ``memory_id``'s events."""
+    return [key for key, _ in _events(store, user_id, memory_id)]
+
+
 def history(store: BaseStore, user_id: str, memory_id: str) -> list[dict[str, Any]]:
     """``memory_id``'s events, oldest first (empty if the user has no such memory)."""
+    return [value for _, value in _events(store, user_id, memory_id)]
+
+
+def _events(store: BaseStore, user_id: str, memory_id: str) -> list[tuple[str, dict[str, Any]]]:
     events: list[tuple[str, dict[str, Any]]] = []
     while True:
         page = store.search(
@@ -59,4 +68,4 @@ def history(store: BaseStore, user_id: str, memory_id: str) -> list[dict[str, An
         )
         events += [(item.key, item.value) for item in page]
         if len(page) < _PAGE:
-            return [value for _, value in sorted(events, key=lambda e: e[0])]
+            return sorted(events, key=lambda e: e[0])

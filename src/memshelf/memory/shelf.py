@@ -15,7 +15,7 @@ from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided
 
 from memshelf.errors import MemshelfError, NotFoundError
 from memshelf.memory.guard import clean_fact
-from memshelf.memory.history import history, record
+from memshelf.memory.history import history, history_keys, record
 from memshelf.memory.types import ACTIVE, CURRENT, Fact, Provenance, fact_key
 from memshelf.namespaces import history_namespace, memories_namespace, threads_namespace
 
@@ -189,14 +189,17 @@ def forget(
 ) -> list[str]:
     """Delete the memory ``what`` names and its near-duplicates; the texts deleted.
 
-    With ``dry_run`` nothing is deleted: the texts that would go are returned.
-    The deletion is recorded in each memory's history (without its text).
+    With ``dry_run`` nothing is deleted: the texts that would go are returned. Each
+    memory's earlier history goes too (it holds the text); what remains is one
+    ``delete`` event without text, so a forgotten memory cannot be restored.
     """
     found = find_to_forget(store, user_id, what)
     if not dry_run:
         namespace = memories_namespace(user_id)
         for gone in found:
             store.delete(namespace, gone.key)
+            for event in history_keys(store, user_id, gone.key):  # no copy of the text stays
+                store.delete(history_namespace(user_id), event)
             record(store, user_id, gone.key, "delete", None, None, provenance or Provenance())
     return [f.text for f in found]
 
@@ -233,15 +236,15 @@ def export_facts(store: BaseStore, user_id: str) -> list[dict[str, Any]]:
 
 
 def import_facts(store: BaseStore, user_id: str, records: Iterable[dict[str, Any]]) -> int:
-    """Load records made by :func:`export_facts` onto (possibly another) user's shelf."""
-    namespace = memories_namespace(user_id)
+    """Load records made by :func:`export_facts` onto (possibly another) user's shelf,
+    through the same guard and TTL rules as any other write."""
     count = 0
     for entry in records:
         if not isinstance(entry, dict) or not isinstance(entry.get("value"), dict):
             raise MemshelfError("Each imported record needs a 'value' object (see export).")
-        value = entry["value"]
-        key = str(entry.get("key") or fact_key(str(value.get("text", ""))))
-        store.put(namespace, key, value)
+        value = {**entry["value"], "text": _cleaned(str(entry["value"].get("text", "")))}
+        key = str(entry.get("key") or fact_key(value["text"]))
+        put_memory(store, user_id, key, value)
         record(store, user_id, key, "import", None, value, Provenance(source="import"))
         count += 1
     return count

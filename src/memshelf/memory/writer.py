@@ -5,8 +5,9 @@ service); :class:`BackgroundWriter` is the in-process default. Per thread it
 debounces (messages arriving within ``debounce_s`` of each other are extracted
 together), keys jobs by (user, thread, message id) so a job submitted twice runs
 once, retries failures with exponential backoff, and keeps a status per thread.
-An extraction failure never fails the turn: it is logged (the error, never the
-message) and shown in :meth:`MemoryWriter.status`. :meth:`MemoryWriter.wait` gives
+An extraction failure never fails the turn: it is logged (the error's type, never
+the message) and shown in :meth:`MemoryWriter.status`; a failed batch is retried
+alone, so later messages of the thread are not lost with it. :meth:`MemoryWriter.wait` gives
 read-your-writes; :meth:`MemoryWriter.close` flushes what is pending.
 """
 
@@ -30,6 +31,7 @@ from memshelf.memory.types import Provenance
 
 log = logging.getLogger(__name__)
 SEEN_LIMIT = 100_000  # job ids remembered for de-duplication
+MAX_BATCH = 8  # messages of one thread extracted together at most
 State = Literal["idle", "pending", "running", "done", "failed"]
 
 
@@ -115,6 +117,7 @@ class BackgroundWriter:
         self._running: set[tuple[str, str]] = set()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._status: dict[tuple[str, str], ThreadStatus] = {}
+        self._retry: dict[tuple[str, str], int] = {}
         self._closed = False
         self._worker: threading.Thread | None = None
 
@@ -134,12 +137,10 @@ class BackgroundWriter:
             self._pending.setdefault(key, []).append(job)
             self._due[key] = time.monotonic() + self.debounce_s
             status = self._status.setdefault(key, ThreadStatus())
-            status.state, status.error, status.attempts = "pending", None, 0
+            if status.state != "running":
+                status.state = "pending"
             if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._run, name="memshelf-writer", daemon=True
-                )
-                self._worker.start()
+                self._start_worker()
             self._cond.notify_all()
 
     def status(self, user_id: str, thread_id: str) -> ThreadStatus:
@@ -174,62 +175,101 @@ class BackgroundWriter:
 
     # --- the worker -----------------------------------------------------------------------
 
+    def discard_user(self, user_id: str) -> None:
+        """Forget what the writer holds about a user (statuses with fact texts, job ids);
+        pending jobs are written first (call after the user's last turn)."""
+        self.wait(user_id)
+        with self._cond:
+            for key in [k for k in self._status if k[0] == user_id]:
+                del self._status[key]
+            for ident in [i for i in self._seen if i[0] == user_id]:
+                del self._seen[ident]
+
     def _next(self) -> tuple[tuple[str, str], list[ExtractionJob]] | None:
-        """Wait for a thread whose debounce has passed; None once closed and drained."""
+        """Wait for a thread whose debounce has passed; None once closed and drained.
+
+        A batch that failed is retried alone (``_retry``): messages that arrived since
+        wait for the next batch instead of failing with it."""
         with self._cond:
             while True:
                 now = time.monotonic()
                 ready = [k for k, due in self._due.items() if due <= now and k not in self._running]
                 if ready:
                     key = min(ready, key=lambda k: self._due[k])
-                    del self._due[key]
+                    pending = self._pending[key]
+                    size = self._retry.get(key, MAX_BATCH)
+                    batch, rest = pending[:size], pending[size:]
+                    if rest:
+                        self._pending[key] = rest
+                        self._due[key] = now
+                    else:
+                        del self._pending[key], self._due[key]
                     self._running.add(key)
                     self._status[key].state = "running"
-                    return key, self._pending.pop(key)
+                    return key, batch
                 if self._closed and not self._pending:
                     return None
                 waits = [due - now for k, due in self._due.items() if k not in self._running]
                 self._cond.wait(min(waits) if waits else None)
 
     def _run(self) -> None:
-        while (task := self._next()) is not None:
-            key, jobs = task
-            status = self._status[key]
-            try:
-                outcomes = remember(self.store, self.model, jobs, kind_ttl=self.kind_ttl)
-            except Exception as exc:  # a failed extraction must never take the agent down
-                self._failed(key, jobs, status, exc)
-            else:
-                with self._cond:
-                    status.outcomes = outcomes
-                    status.done_messages += len(jobs)
-                    status.state = "pending" if key in self._pending else "done"
-                    status.error = None
-            finally:
-                with self._cond:
-                    self._running.discard(key)
-                    self._cond.notify_all()
+        try:
+            while (task := self._next()) is not None:
+                key, jobs = task
+                try:
+                    outcomes = remember(self.store, self.model, jobs, kind_ttl=self.kind_ttl)
+                except Exception as exc:  # a failed extraction must never take the agent down
+                    self._failed(key, jobs, exc)
+                except BaseException as exc:  # the thread itself is going: say so, then go
+                    with self._cond:
+                        status = self._status[key]
+                        status.state, status.error = "failed", type(exc).__name__
+                    raise
+                else:
+                    with self._cond:
+                        status = self._status[key]
+                        status.outcomes = outcomes
+                        status.done_messages += len(jobs)
+                        status.state = "pending" if key in self._pending else "done"
+                        status.error, status.attempts = None, 0
+                        self._retry.pop(key, None)
+                finally:
+                    with self._cond:
+                        self._running.discard(key)
+                        self._cond.notify_all()
+        finally:  # whatever ends this thread, the next submit starts a new one
+            with self._cond:
+                self._worker = None
+                if self._pending and not self._closed:
+                    self._start_worker()
+                self._cond.notify_all()
 
-    def _failed(
-        self, key: tuple[str, str], jobs: list[ExtractionJob], status: ThreadStatus, exc: Exception
-    ) -> None:
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="memshelf-writer", daemon=True)
+        self._worker.start()
+
+    def _failed(self, key: tuple[str, str], jobs: list[ExtractionJob], exc: Exception) -> None:
+        """Retry the batch alone with backoff; after the last try drop only its jobs (they
+        may be submitted again). Logs name the error type only: a model's error message
+        can quote the user's words."""
         with self._cond:
+            status = self._status[key]
             status.attempts += 1
             status.error = f"{type(exc).__name__}: {exc}"
             if status.attempts < self.retries and not self._closed:
                 self._pending[key] = jobs + self._pending.get(key, [])
-                delay = self.backoff_s * 2 ** (status.attempts - 1)
-                self._due[key] = time.monotonic() + delay
+                self._retry[key] = len(jobs)
+                self._due[key] = time.monotonic() + self.backoff_s * 2 ** (status.attempts - 1)
                 status.state = "pending"
                 log.warning(
                     "Memory extraction failed (attempt %d), retrying: %s",
                     status.attempts,
-                    status.error,
+                    type(exc).__name__,
                 )
-            else:
-                status.state = "failed"
-                log.error(
-                    "Memory extraction failed for good after %d attempts: %s",
-                    status.attempts,
-                    status.error,
-                )
+                return
+            status.state = "pending" if key in self._pending else "failed"
+            status.attempts = 0
+            self._retry.pop(key, None)
+            for job in jobs:
+                self._seen.pop((job.user_id, job.thread_id, job.message_id), None)
+            log.error("Memory extraction failed for good: %s", type(exc).__name__)

@@ -57,6 +57,9 @@ def forget_everything(
     """
     if writer is not None:
         writer.wait(user_id)
+        discard = getattr(writer, "discard_user", None)
+        if callable(discard):
+            discard(user_id)
     threads = 0
     if checkpointer is not None:
         for info in list_threads(store, user_id):
@@ -67,4 +70,7 @@ def forget_everything(
         _scrub(checkpointer.inner)
     removed = forget_user(store, user_id)
     _scrub(store)
+    clear = getattr(store, "clear_query_cache", None)
+    if callable(clear):
+        clear()
     return ForgetReport(memories_and_history=removed, threads=threads)

@@ -228,6 +228,11 @@ class MemshelfStore(BaseStore):
     def stats(self) -> dict[str, Any]:
         """Counts for `memshelf doctor`."""
 
+    def clear_query_cache(self) -> None:
+        """Drop cached query vectors (keyed by query text: users' own words)."""
+        with self._cache_lock:
+            self._query_cache.clear()
+
     @abstractmethod
     def scrub(self) -> None:
         """Make deleted data unrecoverable from the backend's files, after a forget."""
