@@ -60,3 +60,25 @@ def test_open_store_default_is_the_embedded_file_with_local_embedder(settings: S
         store.put(("memories", "u"), "food", {"text": "I love ramen"})
         assert store.search(("memories", "u"), query="where do I deploy?")[0].key == "fly"
     assert settings.default_store_path.is_file()
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("not json", "takes JSON"),
+        ('{"evnt": 30}', "unknown kind 'evnt'"),
+        ('{"event": -5}', "must be > 0"),
+    ],
+)
+def test_bad_kind_ttl_is_one_clear_error(
+    value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memshelf.config import load_settings
+    from memshelf.errors import ConfigurationError
+
+    monkeypatch.setenv("MEMSHELF_MEMORY_KIND_TTL_DAYS", value)
+    with pytest.raises(ConfigurationError, match=says) as caught:
+        load_settings()
+    assert "MEMSHELF_MEMORY_KIND_TTL_DAYS" in str(caught.value)
+    monkeypatch.setenv("MEMSHELF_MEMORY_KIND_TTL_DAYS", '{"event": 30, "profile": null}')
+    assert load_settings().memory_kind_ttl_days == {"event": 30, "profile": None}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -110,6 +111,18 @@ class Settings(BaseSettings):
     def _empty_ttl_means_forever(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("memory_kind_ttl_days", mode="after")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        from memshelf.memory.types import KINDS
+
+        for kind, days in value.items():
+            if kind not in KINDS:
+                raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+            if days is not None and days <= 0:
+                raise ValueError(f"the TTL of {kind!r} must be > 0 days or null (never)")
+        return value
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -126,6 +139,27 @@ class Settings(BaseSettings):
     @property
     def default_ttl_minutes(self) -> float | None:
         return None if self.memory_ttl_days is None else self.memory_ttl_days * MINUTES_PER_DAY
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with one clear error naming the variable at fault."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from memshelf.errors import ConfigurationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MEMSHELF_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid setting: {problems}. Fix the variable.") from exc
+    except SettingsError as exc:
+        raise ConfigurationError(
+            f"Invalid setting: {exc}. A dict setting such as MEMSHELF_MEMORY_KIND_TTL_DAYS "
+            'takes JSON, e.g. {"event": 30, "profile": null}.'
+        ) from exc
 
 
 def redact(secret: str | None) -> str:

@@ -317,3 +317,20 @@ def test_a_dead_worker_is_replaced(store: SqliteStore) -> None:
     assert writer.wait("u", timeout=10)
     assert [i.value["text"] for i in list_facts(store, "u")] == ["I play chess"]
     writer.close(timeout=10)
+
+
+def test_history_of_an_expired_memory_is_pruned(tmp_path: Path) -> None:
+    from memshelf.memory.shelf import prune_history
+
+    with SqliteStore(
+        tmp_path / "ttl.db",
+        index={"embed": FakeEmbedder(64), "dims": 64, "fields": ["text"]},
+        ttl={"default_ttl": 0.01, "refresh_on_read": True},
+    ) as ttl_store:
+        gone = save_fact(ttl_store, "u", "I collect Zorbulax typewriters", P)
+        kept = save_fact(ttl_store, "u", "I keep this one", P, pinned=True)
+        forget(ttl_store, "v", "nothing")  # another user's empty shelf is fine
+        time.sleep(1.0)
+        ttl_store.sweep_ttl()
+        assert prune_history(ttl_store) == 1
+        assert history(ttl_store, "u", gone) == [] and len(history(ttl_store, "u", kept)) == 1

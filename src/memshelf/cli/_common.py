@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from memshelf.config import Settings
+from memshelf.config import Settings, load_settings
 
 StoreUrl = Annotated[
     str | None,
@@ -20,7 +20,7 @@ UserId = Annotated[str, typer.Option("--user", "-u", help="Whose shelf (the user
 
 
 def build_settings(store: str | None = None, model: str | None = None) -> Settings:
-    settings = Settings()
+    settings = load_settings()
     updates: dict[str, str] = {}
     if store is not None:
         updates["store_url"] = store

@@ -165,8 +165,15 @@ def import_cmd(
     store: StoreUrl = None,
 ) -> None:
     """Load facts exported earlier onto the user's shelf."""
+    from memshelf.errors import ConfigurationError
     from memshelf.memory import import_facts
 
-    records = json.loads(file.read_text(encoding="utf-8"))
+    try:
+        records = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"Cannot read {file} as an export ({exc}). Pass a file written by "
+            "`memshelf memories export --user U --out FILE`."
+        ) from exc
     with _store(store) as opened:
         typer.echo(f"imported {import_facts(opened, user, records)} facts")

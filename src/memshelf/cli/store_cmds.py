@@ -21,11 +21,14 @@ def reembed(store: StoreUrl = None) -> None:
 
 
 def sweep(store: StoreUrl = None) -> None:
-    """Delete expired items now (reads already hide them; this frees the space)."""
+    """Delete expired items now (reads already hide them; this frees the space), and the
+    history of memories that are gone, so their text does not outlive them."""
+    from memshelf.memory.shelf import prune_history
     from memshelf.stores import open_store
 
     with open_store(settings=build_settings(store)) as opened:
         typer.echo(f"deleted {opened.sweep_ttl()} expired items")
+        typer.echo(f"deleted {prune_history(opened)} history events of memories that are gone")
 
 
 def redis_server(

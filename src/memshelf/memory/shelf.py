@@ -17,7 +17,13 @@ from memshelf.errors import MemshelfError, NotFoundError
 from memshelf.memory.guard import clean_fact
 from memshelf.memory.history import history, history_keys, record
 from memshelf.memory.types import ACTIVE, CURRENT, Fact, Provenance, fact_key
-from memshelf.namespaces import history_namespace, memories_namespace, threads_namespace
+from memshelf.namespaces import (
+    HISTORY,
+    decode_label,
+    history_namespace,
+    memories_namespace,
+    threads_namespace,
+)
 
 FORGET_MIN_SCORE = 0.3
 FORGET_RELATIVE = 0.85
@@ -218,6 +224,26 @@ def forget_user(store: BaseStore, user_id: str) -> int:
             for item in page:
                 store.delete(namespace, item.key)
             removed += len(page)
+    return removed
+
+
+def prune_history(store: BaseStore) -> int:
+    """Delete the history of memories that no longer exist (expired or deleted), so an
+    expired memory's text does not outlive it there; the text-free ``delete`` events of
+    forgotten memories stay. Returns how many events went. One pass over every user's
+    history: run it with the TTL sweep, not per request."""
+    removed = 0
+    for namespace in store.list_namespaces(prefix=(HISTORY,), limit=10**9):
+        user = decode_label(namespace[1])
+        gone: list[str] = []
+        for item in all_items(store, namespace):
+            memory_id = str(item.value.get("memory_id", ""))
+            has_text = item.value.get("before") or item.value.get("after")
+            if has_text and store.get(memories_namespace(user), memory_id) is None:
+                gone.append(item.key)
+        for key in gone:
+            store.delete(namespace, key)
+        removed += len(gone)
     return removed
 
 
