@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,8 @@ def conversation(
     raw: dict[str, Any], sessions: int, model: Any
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], float, int]:
     """(speaker, extracted fact) and (speaker, gold fact) pairs, extraction seconds, turns."""
-    conv, gold_all = raw["conversation"], raw["observation"]
+    conv = raw["conversation"]
     extracted: list[tuple[str, str]] = []
-    gold: list[tuple[str, str]] = []
     seconds, turns = 0.0, 0
     for n in range(1, sessions + 1):
         date = str(conv.get(f"session_{n}_date_time", ""))
@@ -49,9 +49,29 @@ def conversation(
             seconds += time.perf_counter() - start
             turns += 1
             extracted += [(turn["speaker"], f.text) for f in facts]
-        for speaker, facts in (gold_all.get(f"session_{n}_observation") or {}).items():
-            gold += [(speaker, fact) for fact, _ in facts]
-    return extracted, gold, seconds, turns
+    return extracted, conversation_gold(raw, sessions), seconds, turns
+
+
+def _speaker_of(raw: dict[str, Any], text: str) -> str:
+    a, b = raw["conversation"]["speaker_a"], raw["conversation"]["speaker_b"]
+    return b if b in text and (a not in text or text.index(b) < text.index(a)) else a
+
+
+def _neutral(speaker: str, text: str) -> str:
+    """The speaker's name (or "The user") as "The person" on both sides: a shared name
+    alone must not make two different facts look alike, nor its absence unlike."""
+    text = re.sub(r"\b[Tt]he user\b", "The person", text)
+    return re.sub(rf"\b{re.escape(speaker)}\b", "The person", text)
+
+
+def conversation_gold(raw: dict[str, Any], sessions: int) -> list[tuple[str, str]]:
+    gold_all = raw["observation"]
+    return [
+        (speaker, fact)
+        for n in range(1, sessions + 1)
+        for speaker, facts in (gold_all.get(f"session_{n}_observation") or {}).items()
+        for fact, _ in facts
+    ]
 
 
 def score(
@@ -59,8 +79,8 @@ def score(
 ) -> tuple[float, float, list[tuple[float, str, str]]]:
     if not extracted or not gold:
         return 0.0, 0.0, []
-    e = _unit(embed.embed_documents([t for _, t in extracted]))
-    g = _unit(embed.embed_documents([t for _, t in gold]))
+    e = _unit(embed.embed_documents([_neutral(s, t) for s, t in extracted]))
+    g = _unit(embed.embed_documents([_neutral(s, t) for s, t in gold]))
     sims = e @ g.T
     same = np.array([[a == b for b, _ in gold] for a, _ in extracted])
     sims = np.where(same, sims, -1.0)
@@ -80,13 +100,29 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--rescore", type=Path, help="Score the facts saved in an earlier --json, no model."
+    )
     args = parser.parse_args()
     settings = Settings()
-    model = chat_model(settings=settings)
+    model = None if args.rescore else chat_model(settings=settings)
     embed, _ = from_settings(settings)
     rows, every_pair = [], []
+    saved = (
+        {r["conversation"]: r for r in json.loads(args.rescore.read_text())["conversations"]}
+        if args.rescore
+        else {}
+    )
     for raw in json.loads(args.data.read_text(encoding="utf-8")):
-        extracted, gold, seconds, turns = conversation(raw, args.sessions, model)
+        if saved:
+            old = saved[raw.get("sample_id")]
+            extracted = [tuple(pair) for pair in old.get("extracted_by_speaker", [])] or [
+                (_speaker_of(raw, text), text) for text in old.get("extracted", [])
+            ]  # files written before speakers were saved: the name in the fact says whose
+            gold = conversation_gold(raw, args.sessions)
+            seconds, turns = old["extraction_s_per_turn"] * old["turns"], old["turns"]
+        else:
+            extracted, gold, seconds, turns = conversation(raw, args.sessions, model)
         precise, recalled, pairs = score(embed, extracted, gold, args.threshold)
         every_pair += pairs
         rows.append(
@@ -98,10 +134,11 @@ def main() -> None:
                 "precision": round(precise, 3),
                 "recall": round(recalled, 3),
                 "extraction_s_per_turn": round(seconds / max(turns, 1), 2),
-                "extracted": [t for _, t in extracted],
+                "extracted_by_speaker": extracted,
             }
         )
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "extracted"}), flush=True)
+        shown = {k: v for k, v in rows[-1].items() if k != "extracted_by_speaker"}
+        print(json.dumps(shown), flush=True)
     every_pair.sort(key=lambda p: abs(p[0] - args.threshold))
     print(f"\n{args.pairs} pairs closest to the threshold {args.threshold}:")
     for sim, fact, gold_fact in every_pair[: args.pairs]:
