@@ -111,10 +111,11 @@ def restore_fact(
     store: BaseStore, user_id: str, memory_id: str, version: int, provenance: Provenance
 ) -> dict[str, Any]:
     """Make ``version`` of a memory current again (as a new version); returns the value."""
+    events = history(store, user_id, memory_id)
     snapshot = next(
         (
             value
-            for event in reversed(history(store, user_id, memory_id))
+            for event in reversed(events)
             for value in (event.get("after"), event.get("before"))
             if value and value.get("version") == version
         ),
@@ -128,7 +129,7 @@ def restore_fact(
     namespace = memories_namespace(user_id)
     current = store.get(namespace, memory_id)
     before = current.value if current is not None else None
-    latest = max([e.get("version", 1) for e in history(store, user_id, memory_id)] + [1])
+    latest = max([e.get("version", 1) for e in events] + [1])
     value = {
         **snapshot,
         "status": ACTIVE,
