@@ -9,14 +9,15 @@ the same embedder as memories.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 from langgraph.store.base import BaseStore
@@ -74,25 +75,103 @@ class FetchError(Exception):
     """A URL the agent may not or could not fetch; the message is shown to the model."""
 
 
-def _check_address(host: str, allow_private: bool) -> None:
-    if allow_private:
-        return
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_REDIRECTS = 5
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IETF protocol assignments: not internet hosts, yet Python 3.11 calls most of them global.
+_IETF_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
+
+
+def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (mapped, 6to4, NAT64), which must pass too."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return []
+    inner = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address in _NAT64:
+        inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return inner
+
+
+def _is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is a unicast internet address (so not loopback, private, shared
+    100.64/10, link-local cloud metadata, multicast, reserved, or one of these wrapped in IPv6)."""
+    for candidate in (address, *_embedded_ipv4(address)):
+        if not candidate.is_global or candidate.is_multicast:
+            return False
+        if isinstance(candidate, ipaddress.IPv4Address) and candidate in _IETF_ASSIGNMENTS:
+            return False
+    return True
+
+
+def _resolve_checked(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
+    """Resolve the URL's host once and return the addresses to connect to.
+
+    Every address must be public: a name that also maps to an internal address is refused
+    outright rather than filtered, so the outcome never depends on the resolver's order.
+    """
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror as exc:
-        raise FetchError(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-        ):
-            raise FetchError(
-                f"{host} resolves to a private address ({address}); fetching it is disabled "
-                "(set MEMSHELF_FETCH_ALLOW_PRIVATE=true to allow)."
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve {url.host}: {exc}") from exc
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+    if not addresses:
+        raise FetchError(f"cannot resolve {url.host}: no addresses.")
+    if not allow_private:
+        for address in addresses:
+            if not _is_public(address):
+                shown = " wrapping ".join(map(str, (address, *_embedded_ipv4(address))))
+                raise FetchError(
+                    f"{url.host} resolves to a private address ({shown}), not a public "
+                    "internet one; fetching it is disabled "
+                    "(set MEMSHELF_FETCH_ALLOW_PRIVATE=true to allow)."
+                )
+    return addresses
+
+
+@contextlib.contextmanager
+def _pinned_get(
+    url: httpx.URL, addresses: list[IPAddress], timeout: float
+) -> Iterator[httpx.Response]:
+    """GET ``url`` over a connection to one of the checked ``addresses``.
+
+    The request goes to the address itself (no second DNS lookup that a rebinding name
+    could answer differently); the Host header, TLS SNI and certificate check still use
+    the URL's host name. Environment proxies and .netrc are ignored, since a proxy would
+    resolve the name itself; SSL_CERT_FILE/SSL_CERT_DIR are still honoured.
+    """
+    headers = {"User-Agent": USER_AGENT, "Host": url.netloc.decode("ascii")}
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    transport = httpx.HTTPTransport(trust_env=True)
+    with httpx.Client(timeout=timeout, trust_env=False, transport=transport) as client:
+        failure: httpx.ConnectError | None = None
+        for address in addresses:
+            request = client.build_request(
+                "GET", url.copy_with(host=str(address)), headers=headers, extensions=extensions
             )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError as exc:  # try the name's next address
+                failure = exc
+                continue
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+    raise failure or FetchError(f"cannot connect to {url.host}.")
+
+
+def _http_url(url: str, base: httpx.URL | None = None) -> httpx.URL:
+    """``url`` (relative to ``base`` if given) as an http(s) URL, or a FetchError saying why not."""
+    try:
+        parsed = base.join(url) if base is not None else httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"{url!r} is not a valid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(f"only http(s) URLs can be fetched, got {url!r}")
+    return parsed
 
 
 def fetch_text(
@@ -102,47 +181,62 @@ def fetch_text(
     timeout: float = 10.0,
     max_chars: int = 8000,
     allow_private: bool = False,
+    max_redirects: int = MAX_REDIRECTS,
 ) -> str:
-    """The readable text of a web page (or plain text file), truncated to ``max_chars``."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise FetchError(f"only http(s) URLs can be fetched, got {url!r}")
-    _check_address(parsed.hostname, allow_private)
+    """The readable text of a web page (or plain text file), truncated to ``max_chars``.
+
+    Redirects are followed up to ``max_redirects`` hops, each hop resolved and checked like
+    the first; the answer names the final URL so a redirect is never silent.
+    """
+    target = _http_url(url)
+    source: httpx.URL | None = None  # the URL that redirected to ``target``
     body = bytearray()
     truncated = False
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"User-Agent": USER_AGENT}) as response,
-        ):
-            if response.is_redirect:
-                target = response.headers.get("location", "")
-                raise FetchError(f"{url} redirects to {target}; fetch that URL instead.")
-            response.raise_for_status()
-            kind = response.headers.get("content-type", "").lower()
-            if kind and not any(t in kind for t in ("text/", "html", "json", "xml")):
-                raise FetchError(f"{url} is {kind.split(';')[0]}, not text.")
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    truncated = True
-                    del body[max_bytes:]
-                    break
-            encoding = response.encoding or "utf-8"
-    except httpx.TimeoutException as exc:
-        raise FetchError(f"{url} did not answer within {timeout:g} s.") from exc
-    except httpx.HTTPStatusError as exc:
-        raise FetchError(f"{url} answered HTTP {exc.response.status_code}.") from exc
-    except httpx.HTTPError as exc:
-        raise FetchError(f"could not fetch {url}: {exc}") from exc
+    for _hop in range(max_redirects + 1):
+        try:
+            addresses = _resolve_checked(target, allow_private)
+        except FetchError as exc:
+            if source is None:
+                raise
+            raise FetchError(f"{source} redirects to {target}: {exc}") from None
+        try:
+            with _pinned_get(target, addresses, timeout) as response:
+                if response.is_redirect:
+                    location = response.headers["location"]
+                    try:
+                        target, source = _http_url(location, base=target), target
+                    except FetchError as exc:
+                        raise FetchError(f"{target} redirects to {location}: {exc}") from None
+                    continue
+                response.raise_for_status()
+                kind = response.headers.get("content-type", "").lower()
+                if kind and not any(t in kind for t in ("text/", "html", "json", "xml")):
+                    raise FetchError(f"{target} is {kind.split(';')[0]}, not text.")
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > max_bytes:
+                        truncated = True
+                        del body[max_bytes:]
+                        break
+                encoding = response.encoding or "utf-8"
+                break
+        except httpx.TimeoutException as exc:
+            raise FetchError(f"{target} did not answer within {timeout:g} s.") from exc
+        except httpx.HTTPStatusError as exc:
+            raise FetchError(f"{target} answered HTTP {exc.response.status_code}.") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(f"could not fetch {target}: {exc}") from exc
+    else:
+        raise FetchError(f"{url} redirected more than {max_redirects} times; giving up.")
     text = body.decode(encoding, errors="replace")
     title = ""
     if "<html" in text[:2000].lower() or "html" in kind:
         title, text = html_to_text(text)
     if len(text) > max_chars:
         text, truncated = text[:max_chars], True
+    redirected = f"[redirected to {target}]\n" if source is not None else ""
     header = f"# {title}\n" if title else ""
-    return header + text + ("\n[truncated]" if truncated else "")
+    return redirected + header + text + ("\n[truncated]" if truncated else "")
 
 
 @dataclass(frozen=True)
