@@ -77,10 +77,39 @@ VECTOR_ALGORITHMS = ("FLAT", "HNSW")
 _ITEMS_SCHEMA = (
     "nsp TAG text TEXT NOSTEM updated NUMERIC SORTABLE nvec NUMERIC".split()
 )  # fmt: skip
+# reembed's swap of one batch: KEYS are item keys; ARGV is the vector key prefix, then per
+# item its id, its stamp when embedded (see _stamp), n and n vectors. An item that is gone or
+# was rewritten since is left alone; new vectors take the item's remaining TTL.
+_SWAP_VECTORS = """
+local vprefix, a, done = ARGV[1], 2, 0
+for _, key in ipairs(KEYS) do
+  local id, stamp, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local f = redis.call('HMGET', key, 'updated', 'value', 'spec', 'nvec', 'nsp')
+  if f[1] and f[2] and redis.sha1hex(f[1] .. '\\n' .. f[2] .. '\\n' .. (f[3] or '')) == stamp then
+    local old, ttl = tonumber(f[4]) or 0, redis.call('PTTL', key)
+    for i = n, old - 1 do redis.call('UNLINK', vprefix .. id .. ':' .. i) end
+    for i = 0, n - 1 do
+      local vkey = vprefix .. id .. ':' .. i
+      redis.call('HSET', vkey, 'nsp', f[5] or '', 'item', id, 'vec', ARGV[a + 3 + i])
+      if ttl > 0 then redis.call('PEXPIRE', vkey, ttl) else redis.call('PERSIST', vkey) end
+    end
+    if old ~= n then redis.call('HSET', key, 'nvec', n) end
+    if n > 0 then done = done + 1 end
+  end
+  a = a + 3 + n
+end
+return done
+"""
 
 
 def _s(raw: bytes | str) -> str:
     return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+def _stamp(fields: dict[bytes, bytes]) -> str:
+    """What identifies an item's stored version (every put sets a new ``updated``)."""
+    parts = (fields.get(b"updated") or b"", fields[b"value"], fields.get(b"spec") or b"")
+    return hashlib.sha1(b"\n".join(parts), usedforsecurity=False).hexdigest()
 
 
 def item_id(namespace: tuple[str, ...], key: str) -> str:
@@ -236,12 +265,25 @@ class RedisStore(MemshelfStore):
                 raise
 
     def _vector_count(self) -> int:
+        """Vectors in the index; 0 only when the index does not exist yet.
+
+        Any other refusal is an error: a guessed 0 would skip the embedder check
+        and let ``_claim_embedder`` drop the vector index.
+        """
         import redis
 
         try:
             found = self._cmd("FT.SEARCH", self._vectors_index, "*", "LIMIT", 0, 0, "DIALECT", 2)
-        except redis.ResponseError:
-            return 0
+        except redis.ResponseError as exc:
+            text = str(exc).lower()
+            if "no such index" in text or "unknown index" in text:
+                return 0
+            raise StoreError(
+                f"Redis refused to count the vectors under prefix {self.prefix!r} "
+                f"({type(exc).__name__}: {exc}); memshelf needs the count to check the "
+                "embedder before it uses the store. Let this Redis user run the query engine's "
+                "commands (ACL +@search) and check the server's log, then open the store again."
+            ) from exc
         return int(found[b"total_results"])
 
     def _where(self) -> str:
@@ -590,51 +632,46 @@ class RedisStore(MemshelfStore):
         }
 
     def reembed(self, batch_size: int = 256) -> int:
-        """Re-embed every indexed item with the configured embedder.
+        """Re-embed every indexed item with the configured embedder; concurrent writes win.
 
-        All new vectors are computed before Redis changes; the swap of each
-        item's vectors is one MULTI/EXEC, and the embedder is recorded last.
+        Every item is read and embedded first, outside any transaction, so an
+        embedder error changes nothing. Then each batch of about ``batch_size``
+        vectors is swapped in by one atomic script (Redis stays responsive, and
+        no WATCH retry loop can starve) that checks, item by item, that the item
+        is still the version that was embedded (same ``updated``, value and
+        index spec). An item put meantime keeps the vectors its own put wrote;
+        one deleted or expired meantime gets none; new vectors take the item's
+        remaining TTL. Returns how many items got vectors here. The embedder is
+        recorded last.
         """
         if self.embeddings is None:
             raise MemshelfError("reembed needs a store opened with an index (an embedder).")
-        owners: list[tuple[str, int]] = []
-        texts: list[str] = []
-        rows: dict[str, _Row] = {}
+        snapshot: dict[str, tuple[str, list[str]]] = {}
         for keys in key_batches(self._r, f"{self.prefix}:i:*"):
-            rows.update(self._load([self._id_of(k) for k in keys]))
-        for id_, row in rows.items():
-            raw = row.fields.get(b"spec")
-            spec = json.loads(raw) if raw else None
-            for n, (_, text) in enumerate(q.texts_to_index(row.value, spec, self._fields)):
-                owners.append((id_, n))
-                texts.append(text)
-        mat = self._embed_all(texts, batch_size)
-        stored_dims = self.meta("dims")
-        if stored_dims != str(self.dims):
+            for id_, row in self._load([self._id_of(k) for k in keys]).items():
+                raw = row.fields.get(b"spec")
+                spec = json.loads(raw) if raw else None
+                found = q.texts_to_index(row.value, spec, self._fields)
+                snapshot[id_] = (_stamp(row.fields), [text for _, text in found])
+        mat = self._embed_all([t for _, texts in snapshot.values() for t in texts], batch_size)
+        if self.meta("dims") != str(self.dims):
             self._drop_vector_index()
-        old_vectors = [k for batch in key_batches(self._r, f"{self.prefix}:v:*") for k in batch]
-        pipe = self._r.pipeline(transaction=True)
-        if old_vectors:
-            pipe.unlink(*old_vectors)
-        counts: dict[str, int] = {}
-        for (id_, n), vec in zip(owners, mat, strict=True):
-            nsp = ",".join(q.ns_tags(q.decode_ns(_s(rows[id_].fields[b"ns"]))))
-            pipe.hset(
-                self._vector_key(id_, n), mapping={"nsp": nsp, "item": id_, "vec": vec.tobytes()}
-            )
-            counts[id_] = n + 1
-        for id_, row in rows.items():
-            pipe.hset(self._item_key(id_), "nvec", counts.get(id_, 0))
-            ttl = row.ttl
-            if ttl is not None:
-                for n in range(counts.get(id_, 0)):
-                    pipe.pexpire(self._vector_key(id_, n), max(1, round(ttl * 60_000)))
-        pipe.hset(
+            self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
+        swap = self._r.register_script(_SWAP_VECTORS)
+        done, at, vecs = 0, 0, 0
+        batch: list[str] = []
+        args: list[Any] = [f"{self.prefix}:v:"]
+        for n, (id_, (stamp, texts)) in enumerate(snapshot.items(), 1):
+            batch.append(self._item_key(id_))
+            args += [id_, stamp, len(texts), *(v.tobytes() for v in mat[at : at + len(texts)])]
+            at, vecs = at + len(texts), vecs + len(texts)
+            if vecs >= batch_size or len(batch) >= batch_size or n == len(snapshot):
+                done += int(swap(keys=batch, args=args))
+                batch, args, vecs = [], args[:1], 0
+        self._r.hset(
             self._meta_key, mapping={"embedder": self.embedder_id or "", "dims": str(self.dims)}
         )
-        pipe.execute()
-        self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
-        return len(counts)
+        return done
 
 
 def key_batches(client: redis.Redis, pattern: str, size: int = 1000) -> Iterator[list[bytes]]:
