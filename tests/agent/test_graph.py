@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from memshelf.agent import build_agent
+from memshelf import open_store
+from memshelf.agent import build_agent, close_agent, default_checkpointer, open_agent
 from memshelf.agent.nodes import Nodes
 from memshelf.agent.state import AgentState
 from memshelf.agent.tools import forget_memory, save_memory, search_memory
 from memshelf.agent.turn import run_turn
 from memshelf.config import Settings
-from memshelf.errors import ConfigurationError, MissingUserIdError
+from memshelf.errors import ConfigurationError, MissingUserIdError, StoreError
 from memshelf.llm.fake import ScriptedChatModel, rule_based_chat_model
 from memshelf.memory import list_facts
 from memshelf.stores.sqlite import SqliteStore
@@ -199,3 +207,209 @@ async def test_async_agent_remembers_across_threads(
         out = await agent.ainvoke({"messages": [HumanMessage("Where do I deploy?")]}, config_b)
     assert "Fly.io" in out["messages"][-1].content
     assert (agent_settings.data_dir / "checkpoints.db").is_file()
+    assert [i.value["text"] for i in list_facts(store, "u")] == ["I deploy on Fly.io"]  # still open
+
+
+# --- resources: what the agent opens, it closes; what you pass in stays yours ------------
+
+
+def _closed(store: Any) -> bool:
+    try:
+        store.search(("memories",))
+    except StoreError as exc:
+        assert "closed" in str(exc)
+        return True
+    return False
+
+
+def _conn_closed(saver: Any) -> bool:
+    try:
+        saver.inner.conn.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, seen: list[Any]) -> None:
+    """Record what ``owner.name`` returns (the stores and savers the agent opens)."""
+    real = getattr(owner, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(owner, name, spy)
+
+
+def test_open_agent_writes_pending_memories_then_closes_what_it_opened(
+    agent_settings: Settings,
+) -> None:
+    with open_agent(settings=agent_settings, tools=[]) as graph:
+        run_turn(graph, "u", "A", "I deploy on Fly.io.", wait_for_memories=False)
+        store, saver = graph.store, graph.checkpointer
+        assert not _closed(store) and not _conn_closed(saver)
+    assert _closed(store) and _conn_closed(saver)
+    with open_store(settings=agent_settings) as reopened:  # leaving wrote the pending memory
+        assert [i.value["text"] for i in list_facts(reopened, "u")] == ["I deploy on Fly.io"]
+    close_agent(graph)  # twice is harmless
+
+
+def test_parts_passed_in_stay_open(
+    store: SqliteStore, agent_settings: Settings, tmp_path: Path
+) -> None:
+    conn = sqlite3.connect(tmp_path / "threads.db", check_same_thread=False)
+    saver = SqliteSaver(conn)
+    with open_agent(
+        store=store, checkpointer=saver, model=rule_based_chat_model(), tools=[]
+    ) as graph:
+        run_turn(graph, "u", "A", "I deploy on Fly.io.")
+    assert not _closed(store) and conn.execute("SELECT 1").fetchone() == (1,)
+    built = build_agent(store=store, checkpointer=saver, model=rule_based_chat_model(), tools=[])
+    close_agent(built)
+    assert not _closed(store) and conn.execute("SELECT 1").fetchone() == (1,)
+    conn.close()
+
+
+@pytest.mark.parametrize("step", ["checkpointer", "model", "compile"])
+def test_set_up_failing_part_way_closes_what_was_opened(
+    step: str, agent_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memshelf.agent.graph as wiring
+    import memshelf.llm
+    import memshelf.stores
+
+    stores: list[Any] = []
+    savers: list[Any] = []
+    writers: list[Any] = []
+    _spy(monkeypatch, memshelf.stores, "open_store", stores)
+    _spy(monkeypatch, wiring, "default_checkpointer", savers)
+    _spy(monkeypatch, wiring, "BackgroundWriter", writers)
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected failure")
+
+    where = {"checkpointer": wiring, "model": memshelf.llm, "compile": StateGraph}[step]
+    name = {"checkpointer": "default_checkpointer", "model": "chat_model"}.get(step, step)
+    monkeypatch.setattr(where, name, fail)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        build_agent(settings=agent_settings)
+    assert len(stores) == 1 and _closed(stores[0])
+    assert all(_conn_closed(saver) for saver in savers)
+    assert len(savers) == (0 if step == "checkpointer" else 1)
+    for writer in writers:  # built just before compiling: closed too
+        with pytest.raises(RuntimeError, match="closed"):
+            writer.submit(None)
+
+
+def test_default_checkpointer_closes_its_connection_when_set_up_fails(
+    agent_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memshelf.agent.graph import checkpoint_path
+
+    checkpoint_path(agent_settings).write_bytes(b"not a database, " * 512)
+    conns: list[sqlite3.Connection] = []
+    _spy(monkeypatch, sqlite3, "connect", conns)
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        default_checkpointer(agent_settings)
+    assert len(conns) == 1
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        conns[0].execute("SELECT 1")
+
+
+def test_redis_checkpointer_connection_is_closed(redis_url: str, tmp_path: Path) -> None:
+    from memshelf.stores.redis import connect, drop_prefix
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        store_url=redis_url,
+        redis_prefix="t" + uuid.uuid4().hex[:10],
+        embeddings="fake:64",
+        chat_model="fake",
+    )
+    probe = connect(redis_url)
+
+    def saver_clients() -> int:
+        return sum("langgraph-checkpoint" in c.get("lib-name", "") for c in probe.client_list())
+
+    before = saver_clients()
+    try:
+        with open_agent(settings=settings, tools=[]) as graph:
+            run_turn(graph, "u", "A", "I deploy on Fly.io.")
+            assert saver_clients() > before
+            store = graph.store
+        assert _closed(store)
+        deadline = time.monotonic() + 10  # the server notices a closed socket soon after
+        while saver_clients() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert saver_clients() == before
+    finally:
+        drop_prefix(probe, settings.redis_prefix)
+        probe.close()
+
+
+async def test_async_set_up_runs_off_the_event_loop(
+    agent_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the store stands in for every slow step (migrations, embedder, local model):
+    it can only finish once the loop has run another task, which a blocked loop cannot."""
+    import memshelf.stores
+    from memshelf.agent import open_async_agent
+
+    loop_ran = threading.Event()
+    stores: list[Any] = []
+    waited: list[bool] = []
+    real_open = memshelf.stores.open_store
+
+    def slow_open(**kwargs: Any) -> Any:
+        waited.append(loop_ran.wait(timeout=5))
+        stores.append(real_open(**kwargs))
+        return stores[-1]
+
+    async def ticker() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        loop_ran.set()
+
+    monkeypatch.setattr(memshelf.stores, "open_store", slow_open)
+    ticking = asyncio.create_task(ticker())
+    config = {"configurable": {"user_id": "u", "thread_id": "A"}}
+    async with open_async_agent(settings=agent_settings, tools=[]) as agent:
+        assert waited == [True], "set-up blocked the event loop"
+        await agent.ainvoke({"messages": [HumanMessage("I deploy on Fly.io.")]}, config)
+    await ticking
+    assert _closed(stores[0])  # the store it opened itself is closed on the way out
+    with open_store(settings=agent_settings) as reopened:
+        assert [i.value["text"] for i in list_facts(reopened, "u")] == ["I deploy on Fly.io"]
+
+
+async def test_cancelled_async_set_up_closes_what_its_thread_built(
+    agent_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memshelf.stores
+    from memshelf.agent import open_async_agent
+
+    started, release = threading.Event(), threading.Event()
+    stores: list[Any] = []
+    real_open = memshelf.stores.open_store
+
+    def held_open(**kwargs: Any) -> Any:
+        started.set()
+        release.wait(timeout=10)
+        stores.append(real_open(**kwargs))
+        return stores[-1]
+
+    async def enter() -> None:
+        async with open_async_agent(settings=agent_settings, tools=[]):
+            raise AssertionError("the set-up was cancelled; the body must not run")
+
+    monkeypatch.setattr(memshelf.stores, "open_store", held_open)
+    task = asyncio.create_task(enter())
+    assert await asyncio.to_thread(started.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()  # the set-up thread now finishes building an agent nobody will use
+    deadline = time.monotonic() + 10
+    while not (stores and _closed(stores[0])) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert stores and _closed(stores[0])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +40,87 @@ def _redis_password(settings: Settings) -> dict[str, str]:
 def default_checkpointer(settings: Settings, store: BaseStore | None = None) -> OwnedCheckpointer:
     """Thread memory beside the store, scoped by user: LangGraph's RedisSaver when the
     store is on Redis, else a SQLite file in the data dir (WAL, safe across processes).
-    ``store`` keeps the registry of each user's threads."""
+    ``store`` keeps the registry of each user's threads. The connection is the caller's
+    to close: :func:`close_checkpointer` (``open_agent`` does it for you)."""
     import sqlite3
 
     if is_redis_url(settings.store_url):
         from langgraph.checkpoint.redis import RedisSaver
 
         saver = RedisSaver(redis_url=settings.store_url, connection_args=_redis_password(settings))
-        saver.setup()
+        try:
+            saver.setup()
+        except BaseException:
+            close_checkpointer(saver)
+            raise
         return OwnedCheckpointer(saver, store)
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
-    return OwnedCheckpointer(SqliteSaver(conn), store)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
+        return OwnedCheckpointer(SqliteSaver(conn), store)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def close_checkpointer(saver: BaseCheckpointSaver[Any]) -> None:
+    """Close the connection :func:`default_checkpointer` opened: the SQLite file's, or the
+    Redis client the saver made for itself (a client passed to the saver stays open)."""
+    import sqlite3
+
+    inner = saver.inner if isinstance(saver, OwnedCheckpointer) else saver
+    conn = getattr(inner, "conn", None)
+    if isinstance(conn, sqlite3.Connection):
+        conn.close()
+    elif getattr(inner, "_owns_its_client", False):
+        client = inner._redis  # type: ignore[attr-defined]
+        client.close()
+        pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
+        if pool is not None:
+            pool.disconnect()
+
+
+@contextmanager
+def open_agent(
+    *,
+    store: BaseStore | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    model: BaseChatModel | None = None,
+    tools: list[Any] | None = None,
+    settings: Settings | None = None,
+    writer: MemoryWriter | None = None,
+) -> Iterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """:func:`build_agent` as a context manager, so nothing it opened outlives the block.
+
+    Leaving the block writes the memories still pending, then closes the checkpointer's
+    connection and the store — only those the agent opened itself: a store, checkpointer
+    or writer you pass in stays open for you to close.
+    """
+    graph = build_agent(
+        store=store,
+        checkpointer=checkpointer,
+        model=model,
+        tools=tools,
+        settings=settings,
+        writer=writer,
+    )
+    try:
+        yield graph
+    finally:
+        close_agent(graph)
+
+
+def close_agent(graph: Any) -> None:
+    """Close what :func:`build_agent` opened for ``graph``: first its background writer
+    (pending memories are written), then the checkpointer's connection, then the store.
+    Parts the caller passed in are left open. Safe to call twice."""
+    opened: ExitStack | None = getattr(graph, "_memshelf_opened", None)
+    if opened is not None:
+        opened.close()
 
 
 @asynccontextmanager
@@ -68,12 +134,16 @@ async def open_async_agent(
     """The same agent for ``ainvoke``/``astream`` (services): its thread memory is
     LangGraph's AsyncSqliteSaver (or AsyncRedisSaver for a redis:// store), whose
     connection lives as long as this context. Leaving the context writes the memories
-    still pending."""
-    import asyncio
+    still pending and closes what it opened (not a ``store`` you pass in).
 
+    Set-up blocks (opening the store runs file I/O and migrations, preparing the chat
+    model checks its files): it runs in a worker thread, so the event loop keeps serving
+    other tasks meanwhile.
+    """
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    settings = settings or Settings()
+    if settings is None:
+        settings = await asyncio.to_thread(Settings)  # reads the .env file
     async with AsyncExitStack() as stack:
         saver: BaseCheckpointSaver[Any]
         if is_redis_url(settings.store_url):
@@ -87,18 +157,31 @@ async def open_async_agent(
             await redis_saver.asetup()
             saver = redis_saver
         else:
-            saver = await stack.enter_async_context(
-                AsyncSqliteSaver.from_conn_string(str(checkpoint_path(settings)))
-            )
-        graph = build_agent(
+            path = await asyncio.to_thread(checkpoint_path, settings)
+            saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
+        graph = await _build_off_loop(
             store=store, checkpointer=saver, model=model, tools=tools, settings=settings
         )
         try:
             yield graph
         finally:
-            writer = memory_writer(graph)
-            if writer is not None:
-                await asyncio.to_thread(writer.close)
+            await asyncio.to_thread(close_agent, graph)
+
+
+async def _build_off_loop(**parts: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """:func:`build_agent` in a worker thread. A thread cannot be stopped, so if the
+    caller is cancelled meanwhile, what it builds is closed as soon as it is done."""
+    task = asyncio.ensure_future(asyncio.to_thread(build_agent, **parts))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_close_unwanted)
+        raise
+
+
+def _close_unwanted(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        close_agent(task.result())
 
 
 def build_agent(
@@ -120,50 +203,59 @@ def build_agent(
     for read-your-writes). Whatever checkpointer is given is wrapped in
     :class:`~memshelf.threads.OwnedCheckpointer`: a thread belongs to the user who
     created it, so every run needs ``user_id`` as well as ``thread_id``.
+
+    What it opens itself (the store, the checkpointer's connection, the writer) belongs
+    to the graph: :func:`close_agent` closes it, or use :func:`open_agent`, which does.
+    If set-up fails part-way, whatever was opened so far is closed before the error
+    reaches you. Parts you pass in are never closed.
     """
     settings = settings or Settings()
-    if store is None:
-        from memshelf.stores import open_store
+    with ExitStack() as opened:
+        if store is None:
+            from memshelf.stores import open_store
 
-        store = open_store(settings=settings)
-    threads = owned(
-        checkpointer if checkpointer is not None else default_checkpointer(settings), store
-    )
-    if model is None:
-        from memshelf.llm import chat_model
+            store = opened.enter_context(open_store(settings=settings))
+        if checkpointer is None:
+            checkpointer = default_checkpointer(settings, store)
+            opened.callback(close_checkpointer, checkpointer)
+        threads = owned(checkpointer, store)
+        if model is None:
+            from memshelf.llm import chat_model
 
-        model = chat_model(settings=settings)
-    tools = default_tools(settings) if tools is None else tools
-    if writer is None:
-        writer = BackgroundWriter(
-            store,
+            model = chat_model(settings=settings)
+        tools = default_tools(settings) if tools is None else tools
+        if writer is None:
+            writer = BackgroundWriter(
+                store,
+                model,
+                debounce_s=settings.extraction_debounce_s,
+                kind_ttl=settings.memory_kind_ttl_days,
+            )
+            opened.callback(writer.close)  # first out: pending memories reach the store
+        nodes = Nodes(
             model,
-            debounce_s=settings.extraction_debounce_s,
-            kind_ttl=settings.memory_kind_ttl_days,
+            tools,
+            settings.recall_k,
+            settings.max_tool_rounds,
+            settings.max_message_chars,
+            writer,
         )
-    nodes = Nodes(
-        model,
-        tools,
-        settings.recall_k,
-        settings.max_tool_rounds,
-        settings.max_message_chars,
-        writer,
-    )
-    graph = StateGraph(AgentState)
-    graph.add_node("recall", nodes.recall)
-    graph.add_node("respond", nodes.respond)
-    graph.add_node("remember", nodes.remember)
-    graph.add_edge(START, "recall")
-    graph.add_edge("recall", "respond")
-    if tools:
-        graph.add_node("tools", ToolNode(tools))
-        graph.add_conditional_edges("respond", nodes.route, ["tools", "remember"])
-        graph.add_edge("tools", "respond")
-    else:
-        graph.add_edge("respond", "remember")
-    graph.add_edge("remember", END)
-    compiled = graph.compile(checkpointer=threads, store=store)
-    compiled.memory_writer = writer  # type: ignore[attr-defined]
+        graph = StateGraph(AgentState)
+        graph.add_node("recall", nodes.recall)
+        graph.add_node("respond", nodes.respond)
+        graph.add_node("remember", nodes.remember)
+        graph.add_edge(START, "recall")
+        graph.add_edge("recall", "respond")
+        if tools:
+            graph.add_node("tools", ToolNode(tools))
+            graph.add_conditional_edges("respond", nodes.route, ["tools", "remember"])
+            graph.add_edge("tools", "respond")
+        else:
+            graph.add_edge("respond", "remember")
+        graph.add_edge("remember", END)
+        compiled = graph.compile(checkpointer=threads, store=store)
+        compiled.memory_writer = writer  # type: ignore[attr-defined]
+        compiled._memshelf_opened = opened.pop_all()  # type: ignore[attr-defined]
     return compiled
 
 

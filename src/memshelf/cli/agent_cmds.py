@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -10,12 +12,15 @@ import typer
 from memshelf.cli._common import ModelSpec, StoreUrl, UserId, build_settings
 
 
-def _agent(store: str | None, model: str | None) -> tuple[Any, int]:
-    """The agent, and the longest message it accepts (from the same settings)."""
-    from memshelf.agent import build_agent
+@contextmanager
+def _agent(store: str | None, model: str | None) -> Iterator[tuple[Any, int]]:
+    """The agent, and the longest message it accepts (from the same settings). Leaving
+    the block writes the pending memories and closes the store and the thread file."""
+    from memshelf.agent import open_agent
 
     settings = build_settings(store, model)
-    return build_agent(settings=settings), settings.max_message_chars
+    with open_agent(settings=settings) as graph:
+        yield graph, settings.max_message_chars
 
 
 def ask(
@@ -33,8 +38,8 @@ def ask(
     """One turn: print the reply; exit 0 only once the turn's memories are written."""
     from memshelf.agent.turn import run_turn
 
-    graph, limit = _agent(store, model)
-    result = run_turn(graph, user, thread, message, max_chars=limit)
+    with _agent(store, model) as (graph, limit):
+        result = run_turn(graph, user, thread, message, max_chars=limit)
     if verbose:
         for fact in result.recalled:
             typer.secho(f"recalled: {fact['text']}", fg=typer.colors.CYAN, err=True)
@@ -56,21 +61,16 @@ def chat(
     model: ModelSpec = None,
 ) -> None:
     """Interactive chat with streaming replies and memory commands."""
-    from memshelf.agent import memory_writer
     from memshelf.agent.runtime import require_store
     from memshelf.namespaces import owned_thread_id
 
-    graph, limit = _agent(store, model)
-    shelf = require_store(graph.store)
     thread = uuid.uuid4().hex[:8] if thread is None else thread
     owned_thread_id(user, thread)  # a bad user or thread id fails now, not after a message
-    typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
-    try:
+    # leaving the block writes what the last messages taught before the store closes
+    with _agent(store, model) as (graph, limit):
+        shelf = require_store(graph.store)
+        typer.echo(f"memshelf chat — user {user!r}, thread {thread!r}. {HELP}")
         _chat_loop(graph, shelf, user, thread, limit)
-    finally:
-        writer = memory_writer(graph)
-        if writer is not None:
-            writer.close()  # what the last messages taught is written before exit
 
 
 def _chat_loop(graph: Any, shelf: Any, user: str, thread: str, limit: int) -> None:

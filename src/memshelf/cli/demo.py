@@ -47,38 +47,38 @@ def demo(
     run: Annotated[str | None, typer.Option("--run", hidden=True)] = None,
 ) -> None:
     """Tell the agent a fact in thread A; ask in thread B; restart; ask in thread C."""
-    from memshelf.agent import build_agent
+    from memshelf.agent import open_agent
     from memshelf.agent.runtime import require_store
     from memshelf.agent.turn import run_turn
     from memshelf.memory import list_facts
 
     settings = build_settings(store, model)
     start = time.perf_counter()
-    graph = build_agent(settings=settings)
-    shelf = require_store(graph.store)
-    loaded = time.perf_counter() - start
-    if step == "restart":
-        raise typer.Exit(_after_restart(graph, run or "x", loaded))
-    run = uuid.uuid4().hex[:6]
-    from memshelf.stores import describe
+    with open_agent(settings=settings) as graph:
+        shelf = require_store(graph.store)
+        loaded = time.perf_counter() - start
+        if step == "restart":
+            raise typer.Exit(_after_restart(graph, run or "x", loaded))
+        run = uuid.uuid4().hex[:6]
+        from memshelf.stores import describe
 
-    typer.echo(f"memshelf demo (run {run}) — store {describe(settings.store_url, settings)}")
-    typer.echo(f"chat model {settings.chat_model}; agent ready in {loaded:.2f}s")
+        typer.echo(f"memshelf demo (run {run}) — store {describe(settings.store_url, settings)}")
+        typer.echo(f"chat model {settings.chat_model}; agent ready in {loaded:.2f}s")
 
-    result = run_turn(graph, USER, f"A-{run}", STATEMENT)
-    # Nothing is deleted beforehand: facts count only if this run's thread A stored them.
-    stored = [
-        i.value["text"]
-        for i in list_facts(shelf, USER)
-        if (i.value.get("provenance") or {}).get("thread_id") == f"A-{run}"
-    ]
-    ok_a = any(_mentions_fly(t) for t in stored)
-    _show("1 thread A", result, ok_a, f"stored {stored}")
+        result = run_turn(graph, USER, f"A-{run}", STATEMENT)
+        # Nothing is deleted beforehand: facts count only if this run's thread A stored them.
+        stored = [
+            i.value["text"]
+            for i in list_facts(shelf, USER)
+            if (i.value.get("provenance") or {}).get("thread_id") == f"A-{run}"
+        ]
+        ok_a = any(_mentions_fly(t) for t in stored)
+        _show("1 thread A", result, ok_a, f"stored {stored}")
 
-    result = run_turn(graph, USER, f"B-{run}", ASK_B)
-    ok_b = _mentions_fly(result.reply)
-    _show("2 thread B", result, ok_b, "answered from memory" if ok_b else "no Fly.io in reply")
-
+        result = run_turn(graph, USER, f"B-{run}", ASK_B)
+        ok_b = _mentions_fly(result.reply)
+        _show("2 thread B", result, ok_b, "answered from memory" if ok_b else "no Fly.io in reply")
+    # this process has closed its store and thread file: the next one starts from disk
     typer.echo("\n[3] restarting: a new process asks in thread C…")
     cmd = [sys.executable, "-m", "memshelf.cli", "demo", "--step", "restart", "--run", run]
     if model:

@@ -118,24 +118,26 @@ def run_backend(
     gc.collect()
     namespaces = [("bench", f"ns{k}") for k in range(n_ns)]
     store = make(vecs)
-    rate = load(store, vecs, namespaces, n)
-    target = namespaces[0]
-    members = np.arange(0, n, n_ns)
-    qtexts = [vecs.query_text(j) for j in range(searches)]
-    first = time_calls(lambda j: store.search(target, query=qtexts[j], limit=TOP_K), 1)
-    search = time_calls(lambda j: store.search(target, query=qtexts[j], limit=TOP_K), searches)
-    recall = []
-    for j in range(min(searches, 50)):
-        got = {h.key for h in store.search(target, query=qtexts[j], limit=TOP_K)}
-        recall.append(len(got & exact_top(vecs, members, j)) / TOP_K)
-    rng = np.random.default_rng(1)
-    keys = [int(x) for x in rng.choice(members, gets)]
-    get = time_calls(lambda j: store.get(target, f"k{keys[j]}"), gets)
-    misses = sum(store.get(target, f"k{k}") is None for k in keys[:100])
-    size = size_of() if size_of is not None else None
-    close = getattr(store, "close", None)
-    if close:
-        close()
+    try:
+        rate = load(store, vecs, namespaces, n)
+        target = namespaces[0]
+        members = np.arange(0, n, n_ns)
+        qtexts = [vecs.query_text(j) for j in range(searches)]
+        first = time_calls(lambda j: store.search(target, query=qtexts[j], limit=TOP_K), 1)
+        search = time_calls(lambda j: store.search(target, query=qtexts[j], limit=TOP_K), searches)
+        recall = []
+        for j in range(min(searches, 50)):
+            got = {h.key for h in store.search(target, query=qtexts[j], limit=TOP_K)}
+            recall.append(len(got & exact_top(vecs, members, j)) / TOP_K)
+        rng = np.random.default_rng(1)
+        keys = [int(x) for x in rng.choice(members, gets)]
+        get = time_calls(lambda j: store.get(target, f"k{keys[j]}"), gets)
+        misses = sum(store.get(target, f"k{k}") is None for k in keys[:100])
+        size = size_of() if size_of is not None else None
+    finally:
+        close = getattr(store, "close", None)
+        if close:
+            close()
     return {
         "backend": name,
         "items": n,
@@ -325,52 +327,73 @@ def _run_all(
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in item_counts:
-        vecs = Vectors(n, max(searches, peer_searches))
-        tmp = Path(tempfile.mkdtemp(prefix="memshelf-bench-"))
-        log(
-            f"# {n:,} items over {namespaces:,} namespaces; {platform.platform()}, "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}"
-        )
-        for backend in backends:
-            peer = backend.startswith("langgraph")
-            count = peer_searches if peer else searches
-            if backend in ("redis", "langgraph-redis"):
-                assert redis_url is not None
-                flush(redis_url)
-                used = redis_memory(redis_url)
-                base = used()
-                make = (
-                    make_memshelf_redis(redis_url, keyword_weight)
-                    if backend == "redis"
-                    else make_langgraph_redis(redis_url)
-                )
-                name = "memshelf redis" if backend == "redis" else "langgraph RedisStore"
-                row = run_backend(name, make, vecs, n, namespaces, count, gets, _minus(used, base))
-                flush(redis_url)
-            elif backend == "sqlite":
-                path = tmp / "memshelf.db"
-                make = make_memshelf(path, keyword_weight)
-                row = run_backend(
-                    "memshelf sqlite", make, vecs, n, namespaces, count, gets, file_size(path)
-                )
-            elif backend == "langgraph-memory":
-                row = run_backend(
-                    "langgraph InMemoryStore", make_inmemory, vecs, n, namespaces, count, gets, None
-                )
-            else:
-                path = tmp / "langgraph.db"
-                row = run_backend(
-                    "langgraph SqliteStore (sqlite-vec)",
-                    make_langgraph_sqlite(path),
-                    vecs,
-                    n,
-                    namespaces,
-                    count,
-                    gets,
-                    file_size(path),
-                )
-            rows.append(row)
-            log(table([r for r in rows if r["items"] == n]))
+        with tempfile.TemporaryDirectory(prefix="memshelf-bench-") as tmp:
+            rows += _run_size(
+                n, Path(tmp), backends, namespaces, searches, gets, peer_searches,
+                keyword_weight, redis_url, log,
+            )  # fmt: skip
+    return rows
+
+
+def _run_size(
+    n: int,
+    tmp: Path,
+    backends: list[str],
+    namespaces: int,
+    searches: int,
+    gets: int,
+    peer_searches: int,
+    keyword_weight: float,
+    redis_url: str | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Every backend at one item count; SQLite files go in ``tmp`` (the caller removes it)."""
+    rows: list[dict[str, Any]] = []
+    vecs = Vectors(n, max(searches, peer_searches))
+    log(
+        f"# {n:,} items over {namespaces:,} namespaces; {platform.platform()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    for backend in backends:
+        peer = backend.startswith("langgraph")
+        count = peer_searches if peer else searches
+        if backend in ("redis", "langgraph-redis"):
+            assert redis_url is not None
+            flush(redis_url)
+            used = redis_memory(redis_url)
+            base = used()
+            make = (
+                make_memshelf_redis(redis_url, keyword_weight)
+                if backend == "redis"
+                else make_langgraph_redis(redis_url)
+            )
+            name = "memshelf redis" if backend == "redis" else "langgraph RedisStore"
+            row = run_backend(name, make, vecs, n, namespaces, count, gets, _minus(used, base))
+            flush(redis_url)
+        elif backend == "sqlite":
+            path = tmp / "memshelf.db"
+            make = make_memshelf(path, keyword_weight)
+            row = run_backend(
+                "memshelf sqlite", make, vecs, n, namespaces, count, gets, file_size(path)
+            )
+        elif backend == "langgraph-memory":
+            row = run_backend(
+                "langgraph InMemoryStore", make_inmemory, vecs, n, namespaces, count, gets, None
+            )
+        else:
+            path = tmp / "langgraph.db"
+            row = run_backend(
+                "langgraph SqliteStore (sqlite-vec)",
+                make_langgraph_sqlite(path),
+                vecs,
+                n,
+                namespaces,
+                count,
+                gets,
+                file_size(path),
+            )
+        rows.append(row)
+        log(table(rows))
     return rows
 
 
@@ -383,28 +406,56 @@ def _client(args: tuple[str, str, int, int, int, float, int]) -> dict[str, Any]:
         if backend == "redis"
         else make_memshelf(Path(where), 0.3)(vecs)
     )
-    rng = np.random.default_rng(seed)
-    lat: dict[str, list[float]] = {"search": [], "get": [], "put": []}
-    errors = 0
-    while time.time() < deadline:
-        kind = rng.choice(["search"] * 8 + ["get", "put"])
-        i = int(rng.integers(0, n))
-        ns = ("bench", f"ns{i % n_ns}")
-        start = time.perf_counter()
-        try:
-            if kind == "search":
-                store.search(ns, query=vecs.query_text(int(rng.integers(0, n_queries))), limit=10)
-            elif kind == "get":
-                if store.get(ns, f"k{i}") is None:
-                    errors += 1
-            else:
-                store.put(ns, f"k{i}", {"text": vecs.doc_text(i), "i": i})
-        except Exception:  # counted, not hidden: the run reports errors
-            errors += 1
-            continue
-        lat[kind].append(time.perf_counter() - start)
-    store.close()  # type: ignore[attr-defined]
+    try:
+        rng = np.random.default_rng(seed)
+        lat: dict[str, list[float]] = {"search": [], "get": [], "put": []}
+        errors = 0
+        while time.time() < deadline:
+            kind = rng.choice(["search"] * 8 + ["get", "put"])
+            i = int(rng.integers(0, n))
+            ns = ("bench", f"ns{i % n_ns}")
+            start = time.perf_counter()
+            try:
+                if kind == "search":
+                    store.search(
+                        ns, query=vecs.query_text(int(rng.integers(0, n_queries))), limit=10
+                    )
+                elif kind == "get":
+                    if store.get(ns, f"k{i}") is None:
+                        errors += 1
+                else:
+                    store.put(ns, f"k{i}", {"text": vecs.doc_text(i), "i": i})
+            except Exception:  # counted, not hidden: the run reports errors
+                errors += 1
+                continue
+            lat[kind].append(time.perf_counter() - start)
+    finally:
+        store.close()  # type: ignore[attr-defined]
     return {"lat": lat, "errors": errors}
+
+
+def _run_clients(
+    backend: str, where: str, n: int, n_ns: int, clients: int, seconds: float
+) -> list[dict[str, Any]]:
+    """Load ``n`` items at ``where``, then ``clients`` processes work on them for ``seconds``."""
+    import multiprocessing
+
+    if backend == "redis":
+        flush(where)
+    vecs = Vectors(n, 1000)
+    store = (
+        make_memshelf_redis(where, 0.3)(vecs)
+        if backend == "redis"
+        else make_memshelf(Path(where), 0.3)(vecs)
+    )
+    try:
+        load(store, vecs, [("bench", f"ns{k}") for k in range(n_ns)], n)
+    finally:
+        store.close()  # type: ignore[attr-defined]
+    deadline = time.time() + 5.0 + seconds  # workers build their vectors in the first seconds
+    jobs = [(backend, where, n, n_ns, 1000, deadline, k) for k in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        return pool.map(_client, jobs)
 
 
 def run_concurrent(
@@ -418,25 +469,15 @@ def run_concurrent(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``clients`` processes on one loaded store for ``seconds``: throughput, p50/p99, errors."""
-    import multiprocessing
-
-    tmp = Path(tempfile.mkdtemp(prefix="memshelf-conc-"))
-    where = redis_url if backend == "redis" else str(tmp / "memshelf.db")
-    assert where is not None
-    if backend == "redis":
-        flush(where)
-    vecs = Vectors(n, 1000)
-    store = (
-        make_memshelf_redis(where, 0.3)(vecs)
-        if backend == "redis"
-        else make_memshelf(Path(where), 0.3)(vecs)
-    )
-    load(store, vecs, [("bench", f"ns{k}") for k in range(n_ns)], n)
-    store.close()  # type: ignore[attr-defined]
-    deadline = time.time() + 5.0 + seconds  # workers build their vectors in the first seconds
-    jobs = [(backend, where, n, n_ns, 1000, deadline, k) for k in range(clients)]
-    with multiprocessing.get_context("fork").Pool(clients) as pool:
-        results = pool.map(_client, jobs)
+    with contextlib.ExitStack() as stack:
+        if backend == "redis":
+            where = redis_url
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="memshelf-conc-"))
+            where = str(Path(tmp) / "memshelf.db")
+        if where is None:
+            raise ValueError("the concurrent redis run needs redis_url")
+        results = _run_clients(backend, where, n, n_ns, clients, seconds)
     lat = {k: [x for r in results for x in r["lat"][k]] for k in ("search", "get", "put")}
     ops = sum(len(v) for v in lat.values())
     row = {

@@ -19,11 +19,15 @@ __all__ = ["ThreadInfo", "delete_thread", "list_threads", "open_threads", "threa
 @contextmanager
 def open_threads(settings: Settings) -> Iterator[tuple[BaseStore, OwnedCheckpointer]]:
     """The store and the owner-scoped checkpointer the agent uses, without a chat model."""
-    from memshelf.agent.graph import default_checkpointer
+    from memshelf.agent.graph import close_checkpointer, default_checkpointer
     from memshelf.stores import open_store
 
     with open_store(settings=settings) as store:
-        yield store, default_checkpointer(settings, store)
+        checkpointer = default_checkpointer(settings, store)
+        try:
+            yield store, checkpointer
+        finally:
+            close_checkpointer(checkpointer)
 
 
 def _not_found(user_id: str, thread_id: str) -> NotFoundError:
