@@ -14,10 +14,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -37,13 +39,28 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 from memshelf.errors import ModelError, ModelFileError
 
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_MODELS: dict[tuple[str, int, int], Any] = {}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A llama.cpp model and the lock every generation on it holds.
+
+    The model has one context (KV cache, prompt cache), so generations take turns
+    on it whichever ``LocalChatModel`` asks; different models never wait for each other.
+    """
+
+    llama: Any
+    lock: threading.Lock
+
+
+_MODELS: dict[tuple[str, int, int], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
+_SHUTTING_DOWN = threading.Event()
 # Tokens kept free for the template's own framing around the messages.
 _TEMPLATE_SLACK = 64
 _PROMPT_CACHE_BYTES = 1 << 30
@@ -51,14 +68,19 @@ _PROMPT_CACHE_BYTES = 1 << 30
 
 @atexit.register
 def _close_models() -> None:
-    """Free llama.cpp models before interpreter teardown (their __del__ fails after it)."""
+    """Free llama.cpp models before interpreter teardown (their __del__ fails after it).
+
+    A stream still generating on a daemon thread stops at its next token first.
+    """
+    _SHUTTING_DOWN.set()
     for model in _MODELS.values():
-        model.close()
+        with model.lock:
+            model.llama.close()
     _MODELS.clear()
 
 
-def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
-    """One llama.cpp model per (file, context, threads) per process."""
+def load_model(path: str, n_ctx: int, n_threads: int) -> LoadedModel:
+    """One llama.cpp model (and its lock) per (file, context, threads) per process."""
     key = (path, n_ctx, n_threads)
     with _LOAD_LOCK:
         if key not in _MODELS:
@@ -83,7 +105,7 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
                 # The agent alternates prompts (answer, extract facts, answer...); keeping
                 # the KV state of recent prompts lets each one resume from its cached prefix.
                 llama.set_cache(LlamaRAMCache(capacity_bytes=_PROMPT_CACHE_BYTES))
-                _MODELS[key] = llama
+                _MODELS[key] = LoadedModel(llama, threading.Lock())
             except Exception as exc:
                 raise ModelFileError(
                     f"llama.cpp could not load {path}: {exc}. Delete it and run "
@@ -218,7 +240,6 @@ class LocalChatModel(BaseChatModel):
     n_threads: int = 0
     max_tokens: int = 512
     temperature: float = 0.0
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -228,8 +249,11 @@ class LocalChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "n_ctx": self.n_ctx}
 
+    def _model(self) -> LoadedModel:
+        return load_model(self.model_path, self.n_ctx, self.n_threads or (os.cpu_count() or 1))
+
     def _llama(self) -> Any:
-        return load_llama(self.model_path, self.n_ctx, self.n_threads or (os.cpu_count() or 1))
+        return self._model().llama
 
     # ---------------------------------------------------------------- tools / schema
     def bind_tools(
@@ -350,16 +374,17 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         args = self._call_args(messages, stop, kwargs)
-        with self._lock:
-            out = self._llama().create_chat_completion(**args)
+        model = self._model()
+        with model.lock:
+            out = model.llama.create_chat_completion(**args)
         text = out["choices"][0]["message"].get("content") or ""
         prose, calls, repeated = self._split(text, messages, args.get("tools"))
         if repeated:
             # A small model that repeats an answered call is done with tools: ask again
             # without them, so it answers from the tool results it already has.
             args.pop("tools")
-            with self._lock:
-                out = self._llama().create_chat_completion(**args)
+            with model.lock:
+                out = model.llama.create_chat_completion(**args)
             prose = (out["choices"][0]["message"].get("content") or "").strip()
         usage = out.get("usage") or {}
         message = AIMessage(
@@ -378,11 +403,27 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _deltas(self, args: dict[str, Any]) -> Iterator[str]:
-        with self._lock:
-            for part in self._llama().create_chat_completion(**args, stream=True):
-                delta = part["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    yield delta
+        """The answer's text pieces, generated on a thread that alone holds the model lock.
+
+        A caller that stops reading (close, garbage collection, an exception) stops the
+        generation at its next token; one that keeps the stream without reading holds
+        the model only until the answer is complete, never while it sits on a chunk.
+        """
+        parts: queue.SimpleQueue[str | Exception | None] = queue.SimpleQueue()
+        stop = threading.Event()
+        threading.Thread(
+            target=_generate_into,
+            args=(self._model(), args, parts, stop),
+            name=f"memshelf-llm-stream-{self.model_name}",
+            daemon=True,
+        ).start()
+        try:
+            while (part := parts.get()) is not None:
+                if isinstance(part, Exception):
+                    raise part
+                yield part
+        finally:
+            stop.set()
 
     def _stream(
         self,
@@ -435,6 +476,33 @@ class LocalChatModel(BaseChatModel):
                     ],
                 )
             )
+
+
+def _generate_into(
+    model: LoadedModel,
+    args: dict[str, Any],
+    parts: queue.SimpleQueue[str | Exception | None],
+    stop: threading.Event,
+) -> None:
+    """Stream one answer into ``parts`` under the model lock; ``None`` marks the end."""
+    try:
+        with model.lock:
+            if stop.is_set() or _SHUTTING_DOWN.is_set():
+                return
+            stream = model.llama.create_chat_completion(**args, stream=True)
+            try:
+                for part in stream:
+                    if stop.is_set() or _SHUTTING_DOWN.is_set():
+                        break
+                    delta = part["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        parts.put(delta)
+            finally:
+                stream.close()  # llama.cpp's state is settled before the next caller gets it
+    except Exception as exc:
+        parts.put(exc)
+    finally:
+        parts.put(None)
 
 
 _CALL_OPENINGS = ("<tool_call>", "```", "{", "[")
