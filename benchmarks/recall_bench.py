@@ -1,11 +1,21 @@
 """Recall-node overhead: query embedding + store search + prompt assembly, per turn.
 
     python benchmarks/recall_bench.py --memories 1000,100000 --turns 1000
+    python benchmarks/recall_bench.py --corpus real --memories 100000 --turns 1000 \
+        --backends sqlite-exact,sqlite --peer-turns 0
 
 Memories are generated fact sentences embedded by the real local embedder
 (the store does it on put); every turn's question is distinct, so no query
 embedding is served from cache. The peer is the plain LangGraph approach:
 InMemoryStore with the same embedder, searched the same way.
+
+``--corpus real`` uses real sentences instead (``corpus.py``: docstrings, docs
+and LoCoMo turns, embedded once by the same model and cached), with LoCoMo
+questions and held-out sentences as the turns' messages (``--messages
+questions``: the questions only); ``sqlite-exact`` is
+the store with its approximate index turned off, the peer for ``sqlite``
+(index on above ``AnnConfig.min_rows``). Each turn's recall also reports
+whether its top 5 matched the exact store's (recall@5 against exact).
 """
 
 from __future__ import annotations
@@ -15,11 +25,14 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage
 from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.memory import InMemoryStore
@@ -29,7 +42,12 @@ from memshelf.embeddings import CachedDocuments, shared_local_embedder
 from memshelf.eval.storebench import pct
 from memshelf.llm.fake import rule_based_chat_model
 from memshelf.namespaces import memories_namespace
+from memshelf.stores import _query as q
+from memshelf.stores.ann import AnnConfig
 from memshelf.stores.sqlite import SqliteStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus
 
 SUBJECTS = ["Sukhveer", "The user", "Their team", "Their manager", "Their sister"]
 VERBS = ["deploys on", "prefers", "uses", "is learning", "dislikes", "plans to try", "works with"]
@@ -68,28 +86,106 @@ def fact(rng: random.Random, i: int) -> str:
     return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} (note {i})."
 
 
-def fill(store: BaseStore, user: str, n: int, rng: random.Random) -> float:
+class PrecomputedDocuments(Embeddings):
+    """Documents from the corpus cache (embedded earlier by the same model); queries and
+    any other text go to the real model, so a turn still pays for its query embedding."""
+
+    def __init__(self, inner: Embeddings, texts: list[str], mat: np.ndarray) -> None:
+        self.inner = inner
+        self.rows = {t: i for i, t in enumerate(texts)}
+        self.mat = mat
+        self.fingerprint = getattr(inner, "fingerprint", "precomputed")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if all(t in self.rows for t in texts):
+            rows = [self.rows[t] for t in texts]
+            return self.mat[rows].tolist()  # type: ignore[no-any-return]
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+class Workload:
+    """Memories to store and messages to recall with: templated facts, or real sentences."""
+
+    def __init__(self, kind: str, n: int, turns: int, messages: str = "mixed") -> None:
+        self.kind, self.rng = kind, random.Random(n)
+        if kind == "real":
+            docs, mat, questions, _ = corpus.load(corpus_size(n, turns))
+            self.docs, self.mat = docs[:n], mat
+            held_out = docs[n : n + turns]
+            if messages == "questions":
+                self.messages = questions
+            else:
+                self.messages = [m for pair in zip(questions, held_out, strict=False) for m in pair]
+                self.messages += held_out[len(questions) :]
+            self.embedder: Embeddings = PrecomputedDocuments(shared_local_embedder(), docs, mat)
+        else:
+            self.docs = [fact(self.rng, i) for i in range(n)]
+            self.messages = []
+            self.embedder = CachedDocuments(shared_local_embedder(), 384)
+
+    def message(self, i: int) -> str:
+        if self.kind == "real":
+            return f"{self.messages[i % len(self.messages)]} #{i}"
+        return self.rng.choice(QUESTIONS).format(o=self.rng.choice(OBJECTS)) + f" #{i}"
+
+
+def corpus_size(n: int, turns: int) -> int:
+    return max(n + turns + 1000, 102_000)
+
+
+def fill(store: BaseStore, user: str, docs: list[str]) -> float:
     ns = memories_namespace(user)
     start = time.perf_counter()
-    for base in range(0, n, 1000):
+    for base in range(0, len(docs), 1000):
         store.batch(
-            [PutOp(ns, f"m{i}", {"text": fact(rng, i)}) for i in range(base, min(n, base + 1000))]
+            [
+                PutOp(ns, f"m{i}", {"text": docs[i]})
+                for i in range(base, min(len(docs), base + 1000))
+            ]
         )
     return time.perf_counter() - start
 
 
-def measure(store: BaseStore, user: str, turns: int, rng: random.Random) -> dict[str, float]:
+def top_keys(store: BaseStore, user: str, text: str) -> list[str]:
+    return [h.key for h in store.search(memories_namespace(user), query=text, limit=5)]
+
+
+def measure(
+    store: BaseStore, user: str, work: Workload, turns: int, first: int, exact: BaseStore | None
+) -> dict[str, float]:
     nodes = Nodes(rule_based_chat_model(), [], recall_k=5, max_rounds=1)
     config: Any = {"configurable": {"user_id": user, "thread_id": "bench"}}
-    samples = []
-    for i in range(turns):
-        question = rng.choice(QUESTIONS).format(o=rng.choice(OBJECTS)) + f" #{i}"
+    samples, same, compared = [], 0, 0
+    for i in range(first, first + turns):
+        question = work.message(i)
         state: Any = {"messages": [HumanMessage(question)]}
         start = time.perf_counter()
         update = nodes.recall(state, config, store=store)
         nodes.prompt({**state, **update})
         samples.append(time.perf_counter() - start)
-    return {"p50_ms": pct(samples, 50), "p95_ms": pct(samples, 95), "turns": turns}
+        if exact is not None:
+            got, want = top_keys(store, user, question), top_keys(exact, user, question)
+            same += len(set(got) & set(want))
+            compared += len(want)
+    out = {"p50_ms": pct(samples, 50), "p95_ms": pct(samples, 95), "turns": turns}
+    if compared:
+        out["recall_at_5_vs_exact"] = same / compared
+    return out
+
+
+def wait_for_index(store: SqliteStore, user: str, work: Workload) -> float | None:
+    """Seconds from the first search to the namespace's index being ready (None: no index)."""
+    start = time.perf_counter()
+    store.search(memories_namespace(user), query=work.message(-1), limit=5)
+    block = store._block(q.encode_ns(memories_namespace(user)))
+    if not block.wait_for_index(timeout=3600) and not block.indexed(store.ann):
+        return None
+    if not block.indexed(store.ann):
+        return None
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -97,32 +193,88 @@ def main() -> None:
     parser.add_argument("--memories", default="1000,100000")
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--peer-turns", type=int, default=50)
+    parser.add_argument("--corpus", choices=["templated", "real"], default="templated")
+    parser.add_argument(
+        "--messages",
+        choices=["mixed", "questions"],
+        default="mixed",
+        help="real corpus: LoCoMo questions alternating with held-out sentences, or questions only",
+    )
+    parser.add_argument(
+        "--backends",
+        default="sqlite,langgraph-memory",
+        help="comma-separated: sqlite (approximate index above its threshold), sqlite-exact "
+        "(index off), langgraph-memory (the peer)",
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/recall_bench.json"))
     args = parser.parse_args()
-    embedder = CachedDocuments(shared_local_embedder(), 384)
-    index: Any = {"embed": embedder, "dims": 384, "fields": ["text"]}
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-recall-"))
+    user = "sukhveer"
     print(f"# {os.cpu_count()} cores, {platform.platform()}, local all-MiniLM-L6-v2 (ONNX int8)")
-    print("| memories | backend | fill s | recall p50 ms | recall p95 ms | turns |")
-    print("|---|---|---|---|---|---|")
-    rows = []
+    print(f"# corpus: {args.corpus}; index threshold {AnnConfig().min_rows:,} vectors")
+    print(
+        "| memories | backend | fill s | index build s | recall p50 ms | recall p95 ms | turns "
+        "| top-5 vs exact | p95 vs first |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows: list[dict[str, Any]] = []
+    backends = args.backends.split(",")
     for n in (int(x) for x in args.memories.split(",")):
-        for name, store, turns in [
-            ("memshelf sqlite", SqliteStore(tmp / f"r{n}.db", index=index), args.turns),
-            ("langgraph InMemoryStore", InMemoryStore(index=index), args.peer_turns),
-        ]:
-            rng = random.Random(n)
-            filled = fill(store, "sukhveer", n, rng)
-            measure(store, "sukhveer", 3, rng)  # warm: model loaded, vectors cached
-            result = measure(store, "sukhveer", turns, rng)
-            rows.append({"memories": n, "backend": name, "fill_s": filled, **result})
+        work = Workload(args.corpus, n, args.turns, args.messages)
+        index: Any = {"embed": work.embedder, "dims": 384, "fields": ["text"]}
+        path = tmp / f"r{n}.db"
+        filled_at: float | None = None
+        exact_peer: SqliteStore | None = None
+        first_p95: float | None = None
+        for name in backends:
+            store: BaseStore
+            built: float | None = None
+            turns = args.turns
+            if name == "langgraph-memory":
+                store, turns = InMemoryStore(index=index), args.peer_turns
+                if turns <= 0:
+                    continue
+                filled = fill(store, user, work.docs)
+            else:
+                config = AnnConfig(min_rows=None) if name == "sqlite-exact" else AnnConfig()
+                store = SqliteStore(path, index=index, ann=config)
+                if filled_at is None:
+                    filled_at = fill(store, user, work.docs)
+                filled = filled_at
+                if name == "sqlite":
+                    built = wait_for_index(store, user, work)
+                elif exact_peer is None:
+                    exact_peer = store
+            measure(store, user, work, 3, 0, None)  # warm: model loaded, vectors cached
+            compare = exact_peer if name == "sqlite" else None
+            result = measure(store, user, work, turns, 3, compare)
+            first_p95 = first_p95 or result["p95_ms"]
+            label = {
+                "sqlite": "memshelf sqlite",
+                "sqlite-exact": "memshelf sqlite, exact (index off)",
+                "langgraph-memory": "langgraph InMemoryStore",
+            }[name]
+            rows.append(
+                {
+                    "memories": n,
+                    "backend": label,
+                    "fill_s": filled,
+                    "index_build_s": built,
+                    **result,
+                }
+            )
+            agree = result.get("recall_at_5_vs_exact")
             print(
-                f"| {n:,} | {name} | {filled:.0f} | {result['p50_ms']:.1f} | "
-                f"{result['p95_ms']:.1f} | {turns} |",
+                f"| {n:,} | {label} | {filled:.0f} | "
+                f"{'-' if built is None else f'{built:.1f}'} | {result['p50_ms']:.1f} | "
+                f"{result['p95_ms']:.1f} | {turns} | {'-' if agree is None else f'{agree:.3f}'} "
+                f"| {result['p95_ms'] / first_p95:.2f}x |",
                 flush=True,
             )
-            if isinstance(store, SqliteStore):
+            if isinstance(store, SqliteStore) and store is not exact_peer:
                 store.close()
+        if exact_peer is not None:
+            exact_peer.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
 

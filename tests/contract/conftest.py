@@ -111,6 +111,8 @@ class Probe:
             ms = store._r.pttl(store._item_key(item_id(namespace, key)))
             assert ms != -2, "the item is gone"
             return None if ms == -1 else time.time() + ms / 1000.0
+        assert isinstance(store, SqliteStore)
+        store.flush_refreshes()  # queued refresh-on-read writes land within a second anyway
         return _sqlite_column(store, "expires_at", namespace, key)
 
     @staticmethod

@@ -80,6 +80,27 @@ def does_match(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     return all(p == "*" or n == p for n, p in pairs)
 
 
+def order_key(namespace: Sequence[str]) -> bytes:
+    """Bytes ordered as the namespace tuples are: labels joined by NUL, which no label holds.
+
+    Joined by ``SEP`` they would not sort like tuples: ``('a', 'b') < ('a-c',)`` but
+    ``'a-c' < 'a.b'``, as ``'-'`` and ``'%'`` (in every encoded user id) sort before ``'.'``.
+    """
+    return "\x00".join(namespace).encode("utf-8")
+
+
+def fixed_prefix(conditions: Sequence[MatchCondition]) -> tuple[str, ...]:
+    """Leading labels every matching namespace must start with (the longest wildcard-free run)."""
+    best: tuple[str, ...] = ()
+    for condition in conditions:
+        if condition.match_type != "prefix":
+            continue
+        path = tuple(condition.path)
+        run = path[: path.index("*")] if "*" in path else path
+        best = run if len(run) > len(best) else best
+    return best
+
+
 def list_namespaces(
     namespaces: Iterable[tuple[str, ...]],
     conditions: Sequence[MatchCondition] | None,
@@ -99,6 +120,32 @@ def matches_filter(value: Mapping[str, Any], filter_: Mapping[str, Any] | None) 
     if not filter_:
         return True
     return all(_compare(value.get(k), v) for k, v in filter_.items())
+
+
+FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+
+
+def check_filter(filter_: Mapping[str, Any] | None) -> None:
+    """Reject an unknown operator up front, not only when some item's value reaches it."""
+
+    def walk(wanted: Any) -> None:
+        if isinstance(wanted, Mapping):
+            if any(str(k).startswith("$") for k in wanted):
+                for op in wanted:
+                    if op not in FILTER_OPERATORS:
+                        raise ValueError(
+                            f"Unsupported filter operator {op!r}; use $eq, $ne, $gt, $gte, "
+                            "$lt or $lte."
+                        )
+                return
+            for value in wanted.values():
+                walk(value)
+        elif isinstance(wanted, list | tuple):
+            for value in wanted:
+                walk(value)
+
+    for value in (filter_ or {}).values():
+        walk(value)
 
 
 def _compare(actual: Any, wanted: Any) -> bool:

@@ -239,7 +239,10 @@ class MemshelfStore(BaseStore):
 
     @abstractmethod
     def reembed(self, batch_size: int = 256) -> int:
-        """Re-embed every indexed item with the configured embedder, atomically."""
+        """Re-embed every indexed item with the configured embedder; returns how many.
+
+        An embedder error changes nothing; an item written or deleted while the
+        embedder ran keeps what that write left (its own put used this embedder)."""
 
     # ----------------------------------------------------------------- batching
     def batch(self, ops: Iterable[Op]) -> list[Result]:

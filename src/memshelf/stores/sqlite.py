@@ -3,18 +3,25 @@
 Items, their vectors and a keyword index live in one WAL-mode database, so a
 put is atomic and durable across restarts. Vector search needs no SQLite
 extension (this Python's ``sqlite3`` cannot load any): each namespace's
-vectors are cached in process as one float32 matrix (see ``vectors.py``) and
-searched exactly; ``PRAGMA data_version`` tells us when another process wrote,
-so every process sees every commit. Keyword search is SQLite FTS5, scoped to a
-namespace by opaque per-prefix tokens, and fused with the cosine score.
+vectors are cached in process (see ``vectors.py``), searched exactly when
+small and through an HNSW index (``ann.py``) past ``AnnConfig.min_rows``.
+``PRAGMA data_version`` tells us when another process wrote, and the
+``vector_changes`` log which items it touched, so every process sees every
+commit without reloading. Keyword search is SQLite FTS5, scoped to a namespace
+by opaque per-prefix tokens, and fused with the cosine score. Filters and
+namespace listings run in SQL (``_sqlfilter.py``, the ``namespaces`` table),
+re-checked in Python. TTL refreshes are queued and written, and expired items
+swept, by one maintenance thread per store, never inside a read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ from langgraph.store.base import (
     IndexConfig,
     Item,
     ListNamespacesOp,
+    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -35,6 +43,8 @@ from langgraph.store.base import (
 
 from memshelf.errors import EmbedderMismatchError, MemshelfError, StoreError
 from memshelf.stores import _query as q
+from memshelf.stores._sqlfilter import filter_condition
+from memshelf.stores.ann import AnnConfig
 from memshelf.stores.base import (
     DEFAULT_MAX_VALUE_BYTES,
     MemshelfStore,
@@ -44,14 +54,33 @@ from memshelf.stores.base import (
     scan_pages,
     search_page,
 )
-from memshelf.stores.vectors import VectorBlock, best_per_item
+from memshelf.stores.vectors import VectorBlock, rank_blocks
 
-SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 4
 _SQL_CHUNK = 500
 _KEYWORD_HITS = 200
 # A word in more documents than this says little about which one is meant, and
 # scoring its matches is what makes keyword search slow in a big store.
 KEYWORD_MAX_DOCS = 2000
+# The change log keeps this many entries; a process further behind reloads everything,
+# as it also does when catching up would touch more items than a reload reads.
+CHANGES_KEPT = 20_000
+CHANGES_CATCH_UP = 2_000
+
+# Refresh-on-read without a write per read: an expiry that would move by less than
+# this share of the item's TTL (at most REFRESH_SLACK_MAX_S) is left as it is; other
+# refreshes are queued and written by the maintenance thread within REFRESH_FLUSH_S,
+# unless the item is so close to expiring that the read's own batch must write it.
+REFRESH_SLACK = 0.01
+REFRESH_SLACK_MAX_S = 60.0
+REFRESH_FLUSH_S = 1.0
+REFRESH_INLINE_BELOW_S = 30.0
+
+# A namespace's row in the namespaces table: its order key and depth, from items.ns.
+_NS_KEY = "CAST(replace({0}.ns, '.', char(0)) AS BLOB)"
+_NS_DEPTH = "length({0}.ns) - length(replace({0}.ns, '.', '')) + 1"
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -86,10 +115,99 @@ _MIGRATIONS: dict[int, list[str]] = {
     ],
     # Per-term document counts, so searches can skip words too common to rank by.
     2: ["CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')"],
+    # Which items' vectors changed, in commit order, so a process that cached a
+    # namespace reloads only those items after another process writes.
+    3: [
+        """CREATE TABLE vector_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ns TEXT NOT NULL,
+            item_id INTEGER NOT NULL
+        )""",
+        """CREATE TRIGGER vectors_added AFTER INSERT ON vectors BEGIN
+            INSERT INTO vector_changes(ns, item_id) VALUES (new.ns, new.item_id);
+        END""",
+        """CREATE TRIGGER vectors_removed AFTER DELETE ON vectors BEGIN
+            INSERT INTO vector_changes(ns, item_id) VALUES (old.ns, old.item_id);
+        END""",
+    ],
+    # One row per namespace that holds items, kept by triggers, so listing namespaces
+    # reads this small table instead of every item. ``key`` joins the labels with NUL,
+    # so its byte order is the namespace tuples' order (see _query.order_key).
+    4: [
+        """CREATE TABLE IF NOT EXISTS namespaces (
+            key BLOB PRIMARY KEY,
+            ns TEXT NOT NULL,
+            depth INTEGER NOT NULL,
+            items INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        f"""CREATE TRIGGER IF NOT EXISTS items_ns_added AFTER INSERT ON items BEGIN
+            INSERT INTO namespaces(key, ns, depth, items)
+            VALUES ({_NS_KEY.format("new")}, new.ns, {_NS_DEPTH.format("new")}, 1)
+            ON CONFLICT(key) DO UPDATE SET items = items + 1;
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS items_ns_removed AFTER DELETE ON items BEGIN
+            UPDATE namespaces SET items = items - 1 WHERE key = {_NS_KEY.format("old")};
+            DELETE FROM namespaces WHERE key = {_NS_KEY.format("old")} AND items <= 0;
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS items_ns_moved AFTER UPDATE OF ns ON items
+        WHEN new.ns IS NOT old.ns BEGIN
+            UPDATE namespaces SET items = items - 1 WHERE key = {_NS_KEY.format("old")};
+            DELETE FROM namespaces WHERE key = {_NS_KEY.format("old")} AND items <= 0;
+            INSERT INTO namespaces(key, ns, depth, items)
+            VALUES ({_NS_KEY.format("new")}, new.ns, {_NS_DEPTH.format("new")}, 1)
+            ON CONFLICT(key) DO UPDATE SET items = items + 1;
+        END""",
+        f"""INSERT OR REPLACE INTO namespaces(key, ns, depth, items)
+            SELECT {_NS_KEY.format("items")}, ns, {_NS_DEPTH.format("items")}, count(*)
+            FROM items GROUP BY ns""",
+    ],
 }
 
 _ROW = "id, ns, key, value, created_at, updated_at"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_NS_PAGE = 2000
+# A prefix holding more than 1/_BROAD of all items is scanned without the ns index.
+_BROAD = 5
+
+
+def _ns_where(conditions: tuple[MatchCondition, ...]) -> tuple[str, list[Any]]:
+    """WHERE on the namespaces table keeping every namespace that could match (exactly
+    those, when no condition has a wildcard); the first argument is the lowest key."""
+    prefix = q.fixed_prefix(conditions)
+    where: list[str] = ["key >= ?"]
+    args: list[Any] = [q.order_key(prefix)]
+    if prefix:
+        where.append("key < ?")
+        args.append(q.order_key(prefix) + b"\x01")
+    min_depth = max((len(c.path) for c in conditions), default=1)
+    if min_depth > 1:
+        where.append("depth >= ?")
+        args.append(min_depth)
+    for condition in conditions:
+        where.append("(ns GLOB ? OR ns GLOB ?)")
+        args += _ns_globs(condition)
+    return " AND ".join(where), args
+
+
+def _ns_globs(condition: MatchCondition) -> tuple[str, str]:
+    """Two GLOB patterns, one of which every namespace matching ``condition`` fits.
+
+    A wildcard label becomes ``*`` (which may also span dots: a superset, and Python
+    re-checks); GLOB's own ``*``, ``?`` and ``[`` in a label are matched literally.
+    """
+    path = q.SEP.join(
+        "*" if label == "*" else "".join(f"[{c}]" if c in "*?[" else c for c in label)
+        for label in condition.path
+    )
+    if condition.match_type == "prefix":
+        return path, path + q.SEP + "*"
+    return path, "*" + q.SEP + path
+
+
+def _filter_sql(op: SearchOp) -> tuple[str, tuple[Any, ...]]:
+    """The search's filter as a SQL prefilter; unknown operators fail here, item or not."""
+    q.check_filter(op.filter)
+    return filter_condition(op.filter)
 
 
 def _item(
@@ -112,6 +230,7 @@ class SqliteStore(MemshelfStore):
         keyword_weight: float = q.DEFAULT_KEYWORD_WEIGHT,
         embedder_id: str | None = None,
         verify_embedder: bool = True,
+        ann: AnnConfig | None = None,
     ) -> None:
         super().__init__(
             index=index,
@@ -126,9 +245,19 @@ class SqliteStore(MemshelfStore):
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._blocks: dict[str, VectorBlock] = {}
+        self.ann = ann or AnnConfig()  # when a namespace's vectors get an approximate index
         self._data_version = -1
-        self._last_sweep = time.time()
-        self._setup(verify_embedder)
+        self._change_seq = 0  # the last vector_changes entry applied to the cached blocks
+        self._pending_refresh: dict[int, float] = {}  # item id -> time it was read
+        self._stop = threading.Event()
+        self._maintainer: threading.Thread | None = None
+        try:
+            self._setup(verify_embedder)
+        except BaseException:
+            self._conn.close()  # a refused file (newer schema, other embedder) is let go
+            raise
+        if self._sweep_interval_s() is not None:
+            self._start_maintenance()
 
     # ----------------------------------------------------------------- lifecycle
     def _setup(self, verify_embedder: bool) -> None:
@@ -174,8 +303,17 @@ class SqliteStore(MemshelfStore):
         )
 
     def _disconnect(self) -> None:
+        self._stop.set()
+        thread = self._maintainer
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
         with self._lock:  # waits for a running batch
-            self._conn.close()
+            try:
+                if self._pending_refresh:
+                    with self._tx() as conn:
+                        self._flush_refreshes(conn)
+            finally:
+                self._conn.close()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, embedder={self.embedder_id!r})"
@@ -217,18 +355,56 @@ class SqliteStore(MemshelfStore):
                     results.append(self._list_namespaces(op, now))
                 else:
                     results.append(None)
-            if plan.puts or refresh:
-                self._write(plan, vectors, refresh, now)
-            self._maybe_sweep(now)
+            inline = self._schedule_refreshes(refresh, now) if refresh else set()
+            if plan.puts or inline:
+                self._write(plan, vectors, inline, now)
             return results
 
     def _sync_with_other_writers(self) -> None:
-        """Drop cached vectors when another connection has committed since we last looked."""
+        """Bring cached vectors up to date when another connection has committed.
+
+        ``data_version`` changes only for other connections' commits, so our own
+        writes never hide theirs. The change log names the items whose vectors moved;
+        only those are reloaded, unless the cache is too far behind."""
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            if self._data_version != -1:
-                self._blocks.clear()
-            self._data_version = version
+        if version == self._data_version:
+            return
+        self._data_version = version
+        last = self._change_seq
+        newest = self._conn.execute("SELECT coalesce(max(seq), 0) FROM vector_changes").fetchone()[
+            0
+        ]
+        self._change_seq = newest
+        if not self._blocks or newest == last:
+            return
+        oldest = self._conn.execute("SELECT min(seq) FROM vector_changes").fetchone()[0]
+        if oldest is None or oldest > last + 1 or newest - last > CHANGES_CATCH_UP:
+            self._blocks.clear()
+            return
+        touched: dict[str, set[int]] = {}
+        for ns, item_id in self._conn.execute(
+            "SELECT ns, item_id FROM vector_changes WHERE seq > ? AND seq <= ?", (last, newest)
+        ):
+            if ns in self._blocks:
+                touched.setdefault(ns, set()).add(item_id)
+        for ns, ids in touched.items():
+            block = self._blocks[ns]
+            for item_id in ids:
+                block.remove(item_id)
+            found = list(ids)
+            for start in range(0, len(found), _SQL_CHUNK):
+                part = found[start : start + _SQL_CHUNK]
+                rows = self._conn.execute(
+                    f"SELECT item_id, vec FROM vectors WHERE ns = ? AND item_id IN "
+                    f"({','.join('?' * len(part))})",
+                    (ns, *part),
+                ).fetchall()
+                if rows:
+                    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                    block.add(
+                        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                        mat.reshape(len(rows), self.dims),
+                    )
 
     # ----------------------------------------------------------------- reads
     def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
@@ -243,14 +419,16 @@ class SqliteStore(MemshelfStore):
         return _item(row)
 
     def _namespaces_under(self, prefix: tuple[str, ...]) -> list[str]:
+        """Encoded namespaces holding items (expired or not) at or under ``prefix``."""
         if not prefix:
-            return [r[0] for r in self._conn.execute("SELECT DISTINCT ns FROM items")]
-        exact, low, high = q.ns_range(prefix)
-        found = [exact]
-        nested = "SELECT DISTINCT ns FROM items WHERE ns >= ? AND ns < ?"
-        if self._conn.execute(nested + " LIMIT 1", (low, high)).fetchone():
-            found += [r[0] for r in self._conn.execute(nested, (low, high))]
-        return found
+            return [r[0] for r in self._conn.execute("SELECT ns FROM namespaces")]
+        low = q.order_key(prefix)
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT ns FROM namespaces WHERE key >= ? AND key < ?", (low, low + b"\x01")
+            )
+        ]
 
     def _block(self, ns: str) -> VectorBlock:
         block = self._blocks.get(ns)
@@ -293,37 +471,17 @@ class SqliteStore(MemshelfStore):
     def _ranked(
         self, op: SearchOp, query_vec: np.ndarray | None
     ) -> Iterator[list[tuple[int, float]]]:
-        """Chunks of (item id, score), best first: dense and keyword scores fused."""
+        """Chunks of (item id, score), best first: dense and keyword scores fused.
+
+        Big namespaces go through their approximate index (see ``vectors.rank_blocks``)."""
         prefix = tuple(op.namespace_prefix)
         keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
         if query_vec is None:
             yield from best_first_chunks(keyword, _SQL_CHUNK)
             return
-        parts = [self._block(ns).scores(query_vec) for ns in self._namespaces_under(prefix)]
-        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-        dense = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
-        scores = dense
-        if keyword:
-            bonus = np.zeros(len(ids), dtype=np.float32)
-            kw_ids = np.fromiter(keyword, dtype=np.int64, count=len(keyword))
-            kw_val = np.fromiter(keyword.values(), dtype=np.float32, count=len(keyword))
-            order = np.argsort(kw_ids)
-            kw_ids, kw_val = kw_ids[order], kw_val[order]
-            pos = np.clip(np.searchsorted(kw_ids, ids), 0, len(kw_ids) - 1)
-            hit = kw_ids[pos] == ids
-            bonus[hit] = kw_val[pos[hit]]
-            w = self.keyword_weight
-            scores = (1.0 - w) * dense + w * bonus
+        blocks = [self._block(ns) for ns in self._namespaces_under(prefix)]
         want = max(2 * (op.offset + op.limit), 32)
-        done = 0
-        while True:
-            best = best_per_item(ids, scores, want)
-            if len(best) > done:
-                yield best[done:]
-                done = len(best)
-            if len(best) < want:
-                return
-            want *= 4
+        yield from rank_blocks(blocks, query_vec, keyword, self.keyword_weight, self.ann, want)
 
     def _search(
         self, op: SearchOp, query_vec: np.ndarray | None, now: float, refresh: set[int]
@@ -340,12 +498,14 @@ class SqliteStore(MemshelfStore):
 
     def _fetch(self, op: SearchOp, ids: list[int], now: float) -> dict[int, tuple[Any, ...]]:
         out: dict[int, tuple[Any, ...]] = {}
+        matches, args = _filter_sql(op)
         for start in range(0, len(ids), _SQL_CHUNK):
             part = ids[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(part))
             for row in self._conn.execute(
-                f"SELECT {_ROW}, ttl_minutes FROM items WHERE id IN ({marks}) AND {_LIVE}",
-                (*part, now),
+                f"SELECT {_ROW}, ttl_minutes FROM items WHERE id IN ({marks}) AND {_LIVE}"
+                f" AND {matches}",
+                (*part, now, *args),
             ):
                 if not op.filter or q.matches_filter(json.loads(row[3]), op.filter):
                     out[row[0]] = row
@@ -356,13 +516,24 @@ class SqliteStore(MemshelfStore):
     ) -> Iterator[tuple[Any, ...]]:
         """Items under the prefix in recency order, filtered: listings, and scoreless tails."""
         prefix = tuple(op.namespace_prefix)
-        where, args = f"{_LIVE}", [now]
-        if prefix:
+        where = _LIVE
+        args: list[Any] = [now]
+        held = self._held_under(prefix) if prefix else None
+        if held is not None and held[0] <= 1:
+            where += " AND ns = ?"  # one namespace: its index yields recency order, no sort
+            args.append(q.encode_ns(prefix))
+        elif held is not None:
             exact, low, high = q.ns_range(prefix)
-            where += " AND (ns = ? OR (ns >= ? AND ns < ?))"
-            args += [exact, low, high]  # type: ignore[list-item]
+            # A prefix holding a large share of all items reads faster by one pass over
+            # the table than by an index lookup per item ('+' keeps SQLite off the index).
+            plus = "+" if held[1] * _BROAD > self._item_count_estimate() else ""
+            where += f" AND ({plus}ns = ? OR ({plus}ns >= ? AND {plus}ns < ?))"
+            args += [exact, low, high]
         if op.query:
             where += " AND id NOT IN (SELECT item_id FROM vectors)" if self.embeddings else ""
+        matches, filter_args = _filter_sql(op)
+        where += f" AND {matches}"
+        args += filter_args
         sql = (
             f"SELECT {_ROW}, ttl_minutes FROM items WHERE {where} "
             "ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
@@ -382,10 +553,110 @@ class SqliteStore(MemshelfStore):
             bool(op.filter),
         )
 
+    def _held_under(self, prefix: tuple[str, ...]) -> tuple[int, int]:
+        """(namespaces, items) at or under ``prefix``, expired items included."""
+        key = q.order_key(prefix)
+        found = self._conn.execute(
+            "SELECT count(*), coalesce(sum(items), 0) FROM namespaces WHERE key >= ? AND key < ?",
+            (key, key + b"\x01"),
+        ).fetchone()
+        return int(found[0]), int(found[1])
+
+    def _item_count_estimate(self) -> int:
+        """At least the number of items, read in O(1): the largest item id."""
+        return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
+
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
-        rows = self._conn.execute(f"SELECT DISTINCT ns FROM items WHERE {_LIVE}", (now,))
-        namespaces = (q.decode_ns(r[0]) for r in rows)
-        return q.list_namespaces(namespaces, op.match_conditions, op.max_depth, op.limit, op.offset)
+        """Namespaces from the namespaces table, in tuple order, reading only what the page needs.
+
+        SQL keeps the prefix range, depth and (as GLOB) every condition, exactly when no
+        condition has a wildcard; then, with nothing to truncate and nothing expired,
+        SQL also pages. Otherwise Python re-checks and truncates while walking, stops at
+        offset + limit, and under ``max_depth`` jumps past all below each truncated name.
+        """
+        conditions = tuple(op.match_conditions or ())
+        depth, offset, limit = op.max_depth, op.offset, op.limit
+        if offset < 0 or limit < 0 or (depth is not None and depth < 1):
+            # Python's slice and truncation semantics for odd bounds: list all, then cut.
+            found = self._walk_namespaces(conditions, None, None, now)
+            return q.list_namespaces(found, conditions, depth, limit, offset)
+        if limit == 0:
+            return []
+        where, args = _ns_where(conditions)
+        exact = all("*" not in c.path for c in conditions)
+        # Under max_depth a short page is walked: proving that nothing needs truncating
+        # reads the whole range, which only pays off for deep pages.
+        deep = depth is None or offset + limit > _NS_PAGE
+        if (
+            exact
+            and deep
+            and not self._dead_namespaces(now)
+            and (depth or 0) >= self._deepest(where, args, depth)
+        ):
+            rows = self._conn.execute(
+                f"SELECT ns FROM namespaces WHERE {where} ORDER BY key LIMIT ? OFFSET ?",
+                (*args, limit, offset),
+            )
+            return [q.decode_ns(r[0]) for r in rows]
+        return self._walk_namespaces(conditions, depth, offset + limit, now)[offset:]
+
+    def _deepest(self, where: str, args: list[Any], max_depth: int | None) -> int:
+        """Depth of the deepest namespace the WHERE keeps (0 when ``max_depth`` is None:
+        nothing is truncated then, so nothing needs reading)."""
+        if max_depth is None:
+            return 0
+        sql = f"SELECT coalesce(max(depth), 0) FROM namespaces WHERE {where}"
+        return int(self._conn.execute(sql, args).fetchone()[0])
+
+    def _dead_namespaces(self, now: float) -> set[str]:
+        """Namespaces whose every item has expired (not yet swept): usually none, found
+        through the expiry index without touching live items."""
+        return {
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT ns FROM items AS e WHERE expires_at IS NOT NULL "
+                "AND expires_at <= ? AND NOT EXISTS (SELECT 1 FROM items "
+                f"WHERE items.ns = e.ns AND {_LIVE})",
+                (now, now),
+            )
+        }
+
+    def _walk_namespaces(
+        self,
+        conditions: tuple[MatchCondition, ...],
+        max_depth: int | None,
+        want: int | None,
+        now: float,
+    ) -> list[tuple[str, ...]]:
+        """Matching live namespaces (truncated to ``max_depth``) in order, up to ``want``."""
+        where, args = _ns_where(conditions)
+        dead = self._dead_namespaces(now)
+        sql = f"SELECT key, ns FROM namespaces WHERE {where} ORDER BY key LIMIT ?"
+        full = _NS_PAGE if want is None else min(max(2 * want, 64), _NS_PAGE)
+        page = full if max_depth is None else min(full, 64)
+        found: list[tuple[str, ...]] = []
+        cursor: bytes = args[0]
+        while True:
+            rows = self._conn.execute(sql, (cursor, *args[1:], page)).fetchall()
+            for key, ns in rows:
+                if key < cursor:  # jumped past the rest of this page: read from the cursor
+                    page = 16  # again, a little at a time while jumps keep coming
+                    break
+                namespace = q.decode_ns(ns)
+                if ns in dead or not all(q.does_match(c, namespace) for c in conditions):
+                    continue
+                if max_depth is not None and len(namespace) > max_depth:
+                    namespace = namespace[:max_depth]
+                    cursor = q.order_key(namespace) + b"\x01"  # past it and all below it
+                if not found or found[-1] != namespace:  # (below a kept one: same truncation)
+                    found.append(namespace)
+                    if want is not None and len(found) >= want:
+                        return found
+            else:
+                if len(rows) < page:
+                    return found
+                cursor = max(cursor, rows[-1][0] + b"\x00")
+                page = min(page * 4, full)  # no jump in a whole page: read more at once
 
     # ----------------------------------------------------------------- writes
     def _write(self, plan: Plan, vectors: np.ndarray | None, refresh: set[int], now: float) -> None:
@@ -394,6 +665,7 @@ class SqliteStore(MemshelfStore):
         vector_rows: list[tuple[int, str, str, bytes]] = []
         keyword_rows: list[tuple[int, str, str]] = []
         with self._tx() as conn:
+            self._flush_refreshes(conn)
             if refresh:
                 ids = list(refresh)
                 for start in range(0, len(ids), _SQL_CHUNK):
@@ -433,7 +705,12 @@ class SqliteStore(MemshelfStore):
             conn.executemany(
                 "INSERT INTO items_fts(rowid, text, tags) VALUES (?, ?, ?)", keyword_rows
             )
-        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            conn.execute(
+                "DELETE FROM vector_changes WHERE seq <= (SELECT max(seq) FROM vector_changes) - ?",
+                (CHANGES_KEPT,),
+            )
+        # Our own commits leave data_version unchanged, so _data_version is not re-read
+        # here: a foreign commit that landed since the last sync must still be noticed.
         for ns, item_id, owner_ids, mat in changed:
             block = self._blocks.get(ns)
             if block is not None:
@@ -465,23 +742,89 @@ class SqliteStore(MemshelfStore):
         return item_id
 
     # ----------------------------------------------------------------- TTL
+    def _schedule_refreshes(self, ids: set[int], now: float) -> set[int]:
+        """Sort read items into nothing to do, refresh later, refresh now (returned)."""
+        inline: set[int] = set()
+        found = list(ids)
+        for start in range(0, len(found), _SQL_CHUNK):
+            part = found[start : start + _SQL_CHUNK]
+            for item_id, ttl, expires in self._conn.execute(
+                "SELECT id, ttl_minutes, expires_at FROM items WHERE id IN "
+                f"({','.join('?' * len(part))}) AND ttl_minutes IS NOT NULL",
+                part,
+            ):
+                seconds = ttl * 60.0
+                if expires is None or now + seconds - expires <= min(
+                    seconds * REFRESH_SLACK, REFRESH_SLACK_MAX_S
+                ):
+                    continue
+                if expires - now < REFRESH_INLINE_BELOW_S:
+                    inline.add(item_id)
+                else:
+                    self._pending_refresh[item_id] = now
+        if self._pending_refresh:
+            self._start_maintenance()
+        return inline
+
+    def _flush_refreshes(self, conn: sqlite3.Connection) -> None:
+        """Write queued refreshes inside the caller's write transaction.
+
+        A refresh only ever pushes an expiry later, and never revives an item that
+        expired (or was rewritten by a later put) since it was read."""
+        if not self._pending_refresh:
+            return
+        now = time.time()
+        conn.executemany(
+            "UPDATE items SET expires_at = ? + ttl_minutes * 60.0 WHERE id = ? "
+            "AND ttl_minutes IS NOT NULL AND expires_at > ? "
+            "AND expires_at < ? + ttl_minutes * 60.0",
+            [(read, item_id, now, read) for item_id, read in self._pending_refresh.items()],
+        )
+        self._pending_refresh.clear()
+
+    def flush_refreshes(self) -> None:
+        """Write queued refresh-on-read expiries now (the maintenance thread does this
+        within a second; call it before copying the file)."""
+        with self._lock:
+            self._check_open()
+            if self._pending_refresh:
+                with self._tx() as conn:
+                    self._flush_refreshes(conn)
+
     def sweep_ttl(self) -> int:
         """Delete expired items, with their vectors and keyword entries; returns how many."""
         with self._lock:
+            self._check_open()
             self._sync_with_other_writers()
             with self._tx() as conn:
+                self._flush_refreshes(conn)
                 gone = conn.execute(
                     "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ? "
                     "RETURNING id, ns",
                     (time.time(),),
                 ).fetchall()
-            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             for item_id, ns in gone:
                 block = self._blocks.get(ns)
                 if block is not None:
                     block.remove(item_id)
-            self._last_sweep = time.time()
             return len(gone)
+
+    def _sweep_interval_s(self) -> float | None:
+        minutes = (self.ttl_config or {}).get("sweep_interval_minutes")
+        return float(minutes) * 60.0 if minutes else None
+
+    def _start_maintenance(self) -> None:
+        """One daemon thread per store writes queued refreshes and sweeps expired items,
+        so no user request pays for either (like LangGraph's ``start_ttl_sweeper``)."""
+        if self._maintainer is not None or self._stop.is_set():
+            return
+        self._maintainer = threading.Thread(
+            target=_maintain,
+            args=(weakref.ref(self), self._stop, self._sweep_interval_s()),
+            name=f"memshelf-sqlite-ttl:{Path(self.path).name}",
+            daemon=True,
+        )
+        self._maintainer.start()
 
     def scrub(self) -> None:
         """Rewrite the keyword index without deleted entries and empty the WAL, so deleted
@@ -491,11 +834,6 @@ class SqliteStore(MemshelfStore):
             with self._tx() as conn:
                 conn.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def _maybe_sweep(self, now: float) -> None:
-        interval = (self.ttl_config or {}).get("sweep_interval_minutes")
-        if interval and now - self._last_sweep >= interval * 60.0:
-            self.sweep_ttl()
 
     # ----------------------------------------------------------------- maintenance
     def stats(self) -> dict[str, Any]:
@@ -514,30 +852,70 @@ class SqliteStore(MemshelfStore):
             }
 
     def reembed(self, batch_size: int = 256) -> int:
-        """Re-embed every indexed item with the configured embedder, atomically.
+        """Re-embed every indexed item with the configured embedder; returns how many.
 
-        All new vectors are computed before the database changes; the swap is one
-        transaction, so an error part-way leaves every old vector in place.
+        Vectors are computed outside the lock from a snapshot, then swapped in one
+        transaction, so an error part-way leaves every old vector in place. An item
+        written or deleted while the embedder ran is left as that write left it: its
+        own put already stored vectors from this store's (new) embedder.
         """
         if self.embeddings is None:
             raise MemshelfError("reembed needs a store opened with an index (an embedder).")
         with self._lock:
-            rows = self._conn.execute("SELECT id, ns, value, index_spec FROM items").fetchall()
+            self._check_open()
+            rows = self._conn.execute(
+                "SELECT id, ns, value, index_spec, updated_at FROM items"
+            ).fetchall()
         owners: list[tuple[int, str, str]] = []
         texts: list[str] = []
-        for item_id, ns, value, spec in rows:
+        for item_id, ns, value, spec, _ in rows:
             index = None if spec is None else json.loads(spec)
             for path, text in q.texts_to_index(json.loads(value), index, self._fields):
                 owners.append((item_id, ns, path))
                 texts.append(text)
         mat = self._embed_all(texts, batch_size)
+        seen = {r[0]: (r[2], r[4]) for r in rows}
         with self._lock, self._tx() as conn:
-            conn.execute("DELETE FROM vectors")
+            unchanged: set[int] = set()
+            ids = list(seen)
+            for start in range(0, len(ids), _SQL_CHUNK):
+                part = ids[start : start + _SQL_CHUNK]
+                marks = ",".join("?" * len(part))
+                for item_id, value, updated in conn.execute(
+                    f"SELECT id, value, updated_at FROM items WHERE id IN ({marks})", part
+                ):
+                    if seen[item_id] == (value, updated):
+                        unchanged.add(item_id)
+            conn.executemany("DELETE FROM vectors WHERE item_id = ?", [(i,) for i in unchanged])
             conn.executemany(
                 "INSERT INTO vectors(item_id, path, ns, vec) VALUES (?, ?, ?, ?)",
-                [(i, p, ns, v.tobytes()) for (i, ns, p), v in zip(owners, mat, strict=True)],
+                [
+                    (i, p, ns, v.tobytes())
+                    for (i, ns, p), v in zip(owners, mat, strict=True)
+                    if i in unchanged
+                ],
             )
             self._set_meta("embedder", self.embedder_id or "")
-        with self._lock:
             self._blocks.clear()
-        return len({o[0] for o in owners})
+        return len({o[0] for o in owners if o[0] in unchanged})
+
+
+def _maintain(ref: weakref.ref[SqliteStore], stop: threading.Event, sweep_s: float | None) -> None:
+    """The maintenance loop; holds only a weak reference, so a dropped store goes away."""
+    next_sweep = time.monotonic() + sweep_s if sweep_s else None
+    while not stop.wait(min(REFRESH_FLUSH_S, sweep_s or REFRESH_FLUSH_S)):
+        store = ref()
+        if store is None:
+            return
+        try:
+            if store._pending_refresh:
+                store.flush_refreshes()
+            if next_sweep is not None and time.monotonic() >= next_sweep:
+                store.sweep_ttl()
+                next_sweep = time.monotonic() + (sweep_s or 0.0)
+        except StoreError:
+            return  # closed under us
+        except sqlite3.Error as exc:  # a busy or broken file: try again next round
+            log.warning("memshelf store maintenance failed (%s); retrying", type(exc).__name__)
+        finally:
+            del store

@@ -1,18 +1,25 @@
-"""In-process exact vector search over one namespace's vectors.
+"""In-process vector search over one namespace's vectors: exact, or through an HNSW index.
 
 The database row is the truth; a :class:`VectorBlock` is a cache of one
-namespace's vectors as a contiguous float32 matrix, so a search is one BLAS
-matrix-vector product. Writes patch the block in place (append, tombstone),
+namespace's vectors as a contiguous float32 matrix, so an exact search is one
+BLAS matrix-vector product. Writes patch the block in place (append, tombstone),
 and a block compacts itself once a quarter of its rows are dead.
+
+A block with many rows also keeps an approximate index (``ann.py``): it
+proposes candidates, which are rescored exactly from the matrix, and every
+candidate is checked against the live rows, so a deleted vector is never
+returned even if the index still held it. Every add and remove reaches the
+index too, so it stays in step with the matrix without being rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from memshelf.errors import EmbeddingDimensionError
+from memshelf.stores.ann import AnnConfig, AnnIndex, PendingBuild
 
 
 def as_unit_matrix(vectors: Iterable[Iterable[float]] | np.ndarray, dims: int) -> np.ndarray:
@@ -33,60 +40,94 @@ def as_unit_matrix(vectors: Iterable[Iterable[float]] | np.ndarray, dims: int) -
 
 
 class VectorBlock:
-    """The vectors of one namespace: rows of (item id, unit vector)."""
+    """The vectors of one namespace: rows of (item id, unit vector), maybe with an index."""
 
-    __slots__ = ("_alive", "_ids", "_mat", "_n", "_rows", "dims")
+    __slots__ = (
+        "_alive",
+        "_ann",
+        "_build",
+        "_dead",
+        "_failed",
+        "_ids",
+        "_mat",
+        "_n",
+        "_next_vid",
+        "_rows",
+        "_vids",
+        "dims",
+    )
 
     def __init__(self, dims: int, capacity: int = 64) -> None:
         self.dims = dims
         self._mat = np.zeros((capacity, dims), dtype=np.float32)
         self._ids = np.zeros(capacity, dtype=np.int64)
         self._alive = np.zeros(capacity, dtype=bool)
-        self._n = 0
+        # Vector ids: increasing with the row number, never reused; the index's keys.
+        self._vids = np.zeros(capacity, dtype=np.int64)
+        self._n = self._dead = self._next_vid = 0
         self._rows: dict[int, list[int]] = {}
+        self._ann: AnnIndex | None = None
+        self._build: PendingBuild | None = None
+        self._failed = False
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def live_rows(self) -> int:
+        return self._n - self._dead
 
     def _grow(self, needed: int) -> None:
         cap = len(self._ids)
         if self._n + needed <= cap:
             return
         new_cap = max(cap * 2, self._n + needed)
-        for name in ("_mat", "_ids", "_alive"):
+        for name in ("_mat", "_ids", "_alive", "_vids"):
             old = getattr(self, name)
             new = np.zeros((new_cap, *old.shape[1:]), dtype=old.dtype)
             new[: self._n] = old[: self._n]
             setattr(self, name, new)
+
+    def _append(self, item_ids: np.ndarray, unit_vectors: np.ndarray, vids: np.ndarray) -> None:
+        count = len(item_ids)
+        self._grow(count)
+        start, end = self._n, self._n + count
+        self._mat[start:end] = unit_vectors
+        self._ids[start:end] = item_ids
+        self._alive[start:end] = True
+        self._vids[start:end] = vids
+        for offset, item_id in enumerate(item_ids.tolist()):
+            self._rows.setdefault(item_id, []).append(start + offset)
+        self._n = end
 
     def add(self, item_ids: np.ndarray, unit_vectors: np.ndarray) -> None:
         """Append rows (vectors already unit length); an item may own several rows."""
         count = len(item_ids)
         if count == 0:
             return
-        self._grow(count)
-        start = self._n
-        self._mat[start : start + count] = unit_vectors
-        self._ids[start : start + count] = item_ids
-        self._alive[start : start + count] = True
-        for offset, item_id in enumerate(item_ids.tolist()):
-            self._rows.setdefault(item_id, []).append(start + offset)
-        self._n += count
+        vids = np.arange(self._next_vid, self._next_vid + count, dtype=np.int64)
+        self._next_vid += count
+        self._append(item_ids, unit_vectors, vids)
+        if self._ann is not None:
+            self._ann.add(vids, unit_vectors)
 
     def remove(self, item_id: int) -> None:
         rows = self._rows.pop(item_id, None)
         if rows:
             self._alive[rows] = False
-            dead = self._n - int(self._alive[: self._n].sum())
-            if dead > 64 and dead * 4 > self._n:
+            self._dead += len(rows)
+            if self._ann is not None:
+                self._ann.remove(self._vids[rows])
+            if self._dead > 64 and self._dead * 4 > self._n:
                 self._compact()
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._n])
-        mat, ids = self._mat[keep].copy(), self._ids[keep].copy()
-        self._n, self._rows = 0, {}
+        parts = [a[keep].copy() for a in (self._ids, self._mat, self._vids)]
+        self._n = self._dead = 0
+        self._rows = {}
         self._alive[:] = False
-        self.add(ids, mat)
+        self._append(*parts)  # same order, so vector ids stay sorted by row
 
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(item ids, cosine) of live rows; one row per vector, so an id may repeat."""
@@ -94,10 +135,73 @@ class VectorBlock:
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         sims = self._mat[:n] @ query
-        if self._alive[:n].all():
+        if self._dead == 0:
             return self._ids[:n], sims
         alive = self._alive[:n]
         return self._ids[:n][alive], sims[alive]
+
+    # ----------------------------------------------------------------- the index
+    def indexed(self, config: AnnConfig) -> bool:
+        """Whether searches should go through the index; starts or adopts its build.
+
+        A background build is adopted by a later call, never by the one that started it,
+        so what happens between the two is always caught up the same way."""
+        if config.min_rows is None or self.live_rows < config.min_rows:
+            return False
+        if self._ann is None and not self._failed:
+            if self._build is None:
+                alive = self._alive[: self._n]
+                background = self.live_rows >= config.sync_build_rows
+                self._build = PendingBuild(
+                    self.dims,
+                    config,
+                    self._vids[: self._n][alive].copy(),
+                    self._mat[: self._n][alive],  # a copy: fancy indexing
+                    self._next_vid,
+                    background=background,
+                )
+                if background:
+                    return False
+            if self._build.ready():
+                self._adopt(self._build)
+        return self._ann is not None
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Block until a pending background build ends (tests, benchmarks)."""
+        build = self._build
+        return build.wait(timeout) if build is not None else self._ann is not None
+
+    def _adopt(self, build: PendingBuild) -> None:
+        """Take a finished build, caught up with the rows added and removed since its snapshot."""
+        self._build = None
+        if build.index is None:
+            self._failed = True  # logged by the build; this block stays exact
+            return
+        n = self._n
+        live = self._vids[:n][self._alive[:n]]
+        build.index.remove(np.setdiff1d(build.vids, live, assume_unique=True))
+        newer = np.flatnonzero(self._alive[:n] & (self._vids[:n] >= build.upto))
+        build.index.add(self._vids[newer], self._mat[newer])
+        self._ann = build.index
+
+    def candidates(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, exact cosine) of about ``count`` nearest live rows, from the index."""
+        assert self._ann is not None, "candidates() needs indexed() to be true"
+        vids = self._ann.search(query, count)
+        n = self._n
+        rows = np.searchsorted(self._vids[:n], vids)
+        inside = rows < n
+        rows, vids = rows[inside], vids[inside]
+        rows = rows[(self._vids[rows] == vids) & self._alive[rows]]
+        return self._ids[rows], self._mat[rows] @ query
+
+    def item_scores(
+        self, item_ids: Iterable[int], query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, exact cosine) of every live row of the given items (keyword hits)."""
+        rows = [r for i in item_ids for r in self._rows.get(i, ())]
+        picked = np.asarray(rows, dtype=np.int64)
+        return self._ids[picked], self._mat[picked] @ query
 
 
 def best_per_item(ids: np.ndarray, scores: np.ndarray, want: int) -> list[tuple[int, float]]:
@@ -119,3 +223,66 @@ def best_per_item(ids: np.ndarray, scores: np.ndarray, want: int) -> list[tuple[
         if take >= len(ids):
             return list(out.items())
         take = min(len(ids), take * 4)
+
+
+def _fuse(
+    ids: np.ndarray, dense: np.ndarray, kw_ids: np.ndarray, kw_val: np.ndarray, weight: float
+) -> np.ndarray:
+    """``(1 - w)·cosine + w·keyword``; ``kw_ids`` sorted, items without a hit get 0."""
+    if len(kw_ids) == 0:
+        return dense
+    bonus = np.zeros(len(ids), dtype=np.float32)
+    pos = np.clip(np.searchsorted(kw_ids, ids), 0, len(kw_ids) - 1)
+    hit = kw_ids[pos] == ids
+    bonus[hit] = kw_val[pos[hit]]
+    fused: np.ndarray = (1.0 - weight) * dense + weight * bonus
+    return fused
+
+
+def rank_blocks(
+    blocks: list[VectorBlock],
+    query: np.ndarray,
+    keyword: dict[int, float],
+    weight: float,
+    config: AnnConfig,
+    want: int,
+) -> Iterator[list[tuple[int, float]]]:
+    """Chunks of (item id, fused score) over the blocks' live vectors, best first.
+
+    A block searched through its index gives the index's candidates and its
+    keyword hits, scored exactly; when they run short, the pool grows (up to an
+    exact scan, once the pool would be an eighth of the block). No item is
+    yielded twice, so a later, wider pool only adds to what came before.
+    """
+    kw_ids = np.fromiter(keyword, dtype=np.int64, count=len(keyword))
+    kw_val = np.fromiter(keyword.values(), dtype=np.float32, count=len(keyword))
+    order = np.argsort(kw_ids)
+    kw_ids, kw_val = kw_ids[order], kw_val[order]
+    exact: list[tuple[np.ndarray, np.ndarray]] = []
+    approx: list[VectorBlock] = []
+    for block in blocks:
+        if block.indexed(config):
+            approx.append(block)
+        else:
+            exact.append(block.scores(query))
+    sent: set[int] = set()
+    while True:
+        pool = 2 * want
+        for block in [b for b in approx if pool * 8 >= b.live_rows]:
+            approx.remove(block)
+            exact.append(block.scores(query))
+        parts = list(exact)
+        for block in approx:
+            parts.append(block.candidates(query, pool))
+            if keyword:
+                parts.append(block.item_scores(keyword, query))
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        dense = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+        best = best_per_item(ids, _fuse(ids, dense, kw_ids, kw_val, weight), want)
+        fresh = [hit for hit in best if hit[0] not in sent]
+        if fresh:
+            sent.update(item for item, _ in fresh)
+            yield fresh
+        if len(best) < want and not approx:
+            return
+        want *= 4
