@@ -399,12 +399,7 @@ class SqliteStore(MemshelfStore):
                     f"({','.join('?' * len(part))})",
                     (ns, *part),
                 ).fetchall()
-                if rows:
-                    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-                    block.add(
-                        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                        mat.reshape(len(rows), self.dims),
-                    )
+                self._add_rows(block, rows)
 
     # ----------------------------------------------------------------- reads
     def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
@@ -437,12 +432,16 @@ class SqliteStore(MemshelfStore):
                 "SELECT item_id, vec FROM vectors WHERE ns = ?", (ns,)
             ).fetchall()
             block = VectorBlock(self.dims, capacity=max(64, len(rows)))
-            if rows:
-                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-                block.add(ids, mat.reshape(len(rows), self.dims))
+            self._add_rows(block, rows)
             self._blocks[ns] = block
         return block
+
+    def _add_rows(self, block: VectorBlock, rows: list[tuple[int, bytes]]) -> None:
+        """Add ``(item_id, vec)`` rows read from the vectors table to a cached block."""
+        if rows:
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            block.add(ids, mat.reshape(len(rows), self.dims))
 
     def _keyword_hits(self, prefix: tuple[str, ...], query: str) -> dict[int, float]:
         terms = q.keyword_terms(query)
