@@ -12,8 +12,10 @@ from memshelf.cli import (
     demo,
     doctor,
     eval_cmds,
+    keys,
     memories,
     models,
+    serve,
     store_cmds,
     threads,
 )
@@ -35,6 +37,8 @@ app.command("ask")(agent_cmds.ask)
 app.command("chat")(agent_cmds.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
+app.add_typer(keys.app, name="keys")
+app.command("serve")(serve.serve)
 app.add_typer(threads.app, name="threads")
 app.command("forget-user")(threads.forget_user)
 app.add_typer(eval_cmds.app, name="eval")

@@ -1,0 +1,5 @@
+"""Routes: memories (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: runs (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

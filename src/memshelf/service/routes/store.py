@@ -1,0 +1,5 @@
+"""Routes: store (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: threads (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,72 @@
+"""What one service process holds open: settings, store, thread memory, agent, keys."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.store.base import BaseStore
+
+from memshelf.config import Settings
+from memshelf.ops.keys import KeyRing
+from memshelf.threads import OwnedCheckpointer
+
+
+@dataclass
+class ServiceState:
+    """Built once by the app's lifespan and handed to every route through ``Services``.
+
+    The agent is LangGraph's sync graph (the same one the CLI runs); routes run it in a
+    worker thread, so the event loop never waits on the model, the store or SQLite.
+    """
+
+    settings: Settings
+    store: BaseStore
+    checkpointer: OwnedCheckpointer
+    graph: Any
+    keys: KeyRing
+    extras: dict[str, Any] = field(default_factory=dict)
+    _opened: ExitStack = field(default_factory=ExitStack)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        store: BaseStore | None = None,
+        model: BaseChatModel | None = None,
+    ) -> ServiceState:
+        """Open what ``settings`` names; a ``store``/``model`` passed in stays the caller's."""
+        from memshelf.agent.graph import (
+            build_agent,
+            close_agent,
+            close_checkpointer,
+            default_checkpointer,
+        )
+        from memshelf.stores import open_store
+        from memshelf.threads import owned
+
+        with ExitStack() as opened:
+            if store is None:
+                store = opened.enter_context(open_store(settings=settings))
+            saver = default_checkpointer(settings, store)
+            opened.callback(close_checkpointer, saver)
+            checkpointer = owned(saver, store)
+            graph = build_agent(
+                store=store, checkpointer=checkpointer, model=model, settings=settings
+            )
+            opened.callback(close_agent, graph)
+            return cls(
+                settings=settings,
+                store=store,
+                checkpointer=checkpointer,
+                graph=graph,
+                keys=KeyRing(store),
+                _opened=opened.pop_all(),
+            )
+
+    def close(self) -> None:
+        """Write pending memories, then close the agent, thread memory and store."""
+        self._opened.close()

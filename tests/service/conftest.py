@@ -1,0 +1,118 @@
+"""A real memshelf service on 127.0.0.1 (uvicorn in a thread), on SQLite or Redis.
+
+The chat model and embedder are the deterministic fakes, so these tests are about HTTP,
+auth and ownership; the real models run through the same app in test_real_model.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from memshelf.config import Settings
+from memshelf.ops.keys import SCOPES, KeyRing
+from memshelf.service import create_app
+
+
+@dataclass
+class Service:
+    """A running service: its URL, settings and one key per role."""
+
+    url: str
+    settings: Settings
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, who: str | None = "alice", **kwargs: object) -> httpx.Client:
+        headers = {"x-api-key": self.keys[who]} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_keys(settings: Settings) -> dict[str, str]:
+    """alice and bob (chat + memories), admin, and one key per missing scope."""
+    from memshelf.stores import open_store
+
+    with open_store(settings=settings) as store:
+        ring = KeyRing(store)
+        keys = {
+            "alice": ring.create("alice")[1],
+            "bob": ring.create("bob")[1],
+            "admin": ring.create("root", ["admin"])[1],
+        }
+        for scope in SCOPES:
+            if scope != "admin":
+                rest = [s for s in SCOPES if s not in (scope, "admin")]
+                keys[f"no:{scope}"] = ring.create("alice", rest)[1]
+        revoked, token = ring.create("alice")
+        ring.revoke(revoked.key_id)
+        keys["revoked"] = token
+    return keys
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[str]:
+    """``create_app(settings)`` served by a real uvicorn on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def service_settings(tmp_path: Path, backend: str, redis_url: str | None) -> Settings:
+    extra: dict[str, object] = {}
+    if backend == "redis":
+        extra = {"store_url": redis_url, "redis_prefix": f"svc{uuid.uuid4().hex[:10]}"}
+    return Settings(
+        data_dir=tmp_path / "data",
+        chat_model="fake",
+        embeddings="fake",
+        extraction_debounce_s=0,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The service on each backend, with keys for alice, bob, an admin and partial scopes."""
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    settings = service_settings(tmp_path, request.param, redis_url)
+    keys = make_keys(settings)
+    with running(settings) as url:
+        yield Service(url=url, settings=settings, keys=keys)
+
+
+@pytest.fixture
+def sqlite_service(tmp_path: Path) -> Iterator[Service]:
+    """The service on the embedded default only (for tests that need no second backend)."""
+    settings = service_settings(tmp_path, "sqlite", None)
+    keys = make_keys(settings)
+    with running(settings) as url:
+        yield Service(url=url, settings=settings, keys=keys)
