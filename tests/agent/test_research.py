@@ -195,6 +195,10 @@ def test_fetch_refuses_private_addresses_and_other_schemes(server: str) -> None:
         "[2002:a9fe:a9fe::1]",  # 6to4 wrapping 169.254.169.254
         "[64:ff9b::a9fe:a9fe]",  # NAT64 wrapping 169.254.169.254
         "192.0.0.8",  # IETF protocol assignments
+        "[::a9fe:a9fe]",  # IPv4-compatible wrapping 169.254.169.254
+        "[::ffff:0:a9fe:a9fe]",  # SIIT wrapping 169.254.169.254
+        "[64:ff9b:1::808:808]",  # NAT64 local-use prefix (RFC 8215), even around 8.8.8.8
+        "240.0.0.1",  # reserved
         "0.0.0.0",
     ],
 )

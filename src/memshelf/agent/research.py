@@ -78,6 +78,11 @@ class FetchError(Exception):
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_REDIRECTS = 5
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv4-compatible (::a.b.c.d, deprecated) and SIIT (::ffff:0:a.b.c.d) wrap an IPv4 address too.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")
+# NAT64 local-use prefix (RFC 8215): translated by the operator's own gateway, never public.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 # IETF protocol assignments: not internet hosts, yet Python 3.11 calls most of them global.
 _IETF_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
 
@@ -87,7 +92,7 @@ def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     if isinstance(address, ipaddress.IPv4Address):
         return []
     inner = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
-    if address in _NAT64:
+    if address in _NAT64 or address in _IPV4_COMPATIBLE or address in _SIIT:
         inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return inner
 
@@ -96,7 +101,9 @@ def _is_public(address: IPAddress) -> bool:
     """Whether ``address`` is a unicast internet address (so not loopback, private, shared
     100.64/10, link-local cloud metadata, multicast, reserved, or one of these wrapped in IPv6)."""
     for candidate in (address, *_embedded_ipv4(address)):
-        if not candidate.is_global or candidate.is_multicast:
+        if not candidate.is_global or candidate.is_multicast or candidate.is_reserved:
+            return False
+        if isinstance(candidate, ipaddress.IPv6Address) and candidate in _NAT64_LOCAL:
             return False
         if isinstance(candidate, ipaddress.IPv4Address) and candidate in _IETF_ASSIGNMENTS:
             return False
@@ -145,14 +152,14 @@ def _pinned_get(
     extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
     transport = httpx.HTTPTransport(trust_env=True)
     with httpx.Client(timeout=timeout, trust_env=False, transport=transport) as client:
-        failure: httpx.ConnectError | None = None
+        failure: httpx.ConnectError | httpx.ConnectTimeout | None = None
         for address in addresses:
             request = client.build_request(
                 "GET", url.copy_with(host=str(address)), headers=headers, extensions=extensions
             )
             try:
                 response = client.send(request, stream=True)
-            except httpx.ConnectError as exc:  # try the name's next address
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # try the next address
                 failure = exc
                 continue
             try:

@@ -64,18 +64,24 @@ _SHUTTING_DOWN = threading.Event()
 # Tokens kept free for the template's own framing around the messages.
 _TEMPLATE_SLACK = 64
 _PROMPT_CACHE_BYTES = 1 << 30
+_EXIT_WAIT_S = 5.0
 
 
 @atexit.register
 def _close_models() -> None:
     """Free llama.cpp models before interpreter teardown (their __del__ fails after it).
 
-    A stream still generating on a daemon thread stops at its next token first.
+    A stream still generating on a daemon thread stops at its next token first; a plain
+    ``invoke`` cannot be interrupted, so exit waits for it only a few seconds and then
+    leaves that model to the operating system rather than hang.
     """
     _SHUTTING_DOWN.set()
     for model in _MODELS.values():
-        with model.lock:
-            model.llama.close()
+        if model.lock.acquire(timeout=_EXIT_WAIT_S):
+            try:
+                model.llama.close()
+            finally:
+                model.lock.release()
     _MODELS.clear()
 
 
