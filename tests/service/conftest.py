@@ -18,10 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from memshelf.config import Settings
 from memshelf.ops.keys import SCOPES, KeyRing
 from memshelf.service import create_app
+from memshelf.service.state import ServiceState
 
 
 @dataclass
@@ -31,6 +33,14 @@ class Service:
     url: str
     settings: Settings
     keys: dict[str, str] = field(default_factory=dict)
+    app: FastAPI | None = None
+
+    @property
+    def state(self) -> ServiceState:
+        """What the running process holds open (the server runs in this process)."""
+        assert self.app is not None
+        state: ServiceState = self.app.state.memshelf
+        return state
 
     def client(self, who: str | None = "alice", **kwargs: object) -> httpx.Client:
         headers = {"x-api-key": self.keys[who]} if who else {}
@@ -65,11 +75,12 @@ def make_keys(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[str]:
-    """``create_app(settings)`` served by a real uvicorn on a free loopback port."""
+def running(settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
+    """``app`` (default ``create_app(settings)``) served by a real uvicorn on a free
+    loopback port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -105,8 +116,9 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     settings = service_settings(tmp_path, request.param, redis_url)
     keys = make_keys(settings)
-    with running(settings) as url:
-        yield Service(url=url, settings=settings, keys=keys)
+    app = create_app(settings)
+    with running(settings, app) as url:
+        yield Service(url=url, settings=settings, keys=keys, app=app)
 
 
 @pytest.fixture
@@ -114,5 +126,6 @@ def sqlite_service(tmp_path: Path) -> Iterator[Service]:
     """The service on the embedded default only (for tests that need no second backend)."""
     settings = service_settings(tmp_path, "sqlite", None)
     keys = make_keys(settings)
-    with running(settings) as url:
-        yield Service(url=url, settings=settings, keys=keys)
+    app = create_app(settings)
+    with running(settings, app) as url:
+        yield Service(url=url, settings=settings, keys=keys, app=app)

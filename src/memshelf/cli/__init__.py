@@ -18,6 +18,7 @@ from memshelf.cli import (
     serve,
     store_cmds,
     threads,
+    worker,
 )
 from memshelf.errors import MemshelfError
 
@@ -39,6 +40,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(memories.app, name="memories")
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.add_typer(threads.app, name="threads")
 app.command("forget-user")(threads.forget_user)
 app.add_typer(eval_cmds.app, name="eval")

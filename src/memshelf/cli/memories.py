@@ -1,4 +1,7 @@
-"""``memshelf memories``: look at and edit what is stored about a user."""
+"""``memshelf memories``: look at and edit what is stored about a user.
+
+Each command is a thin edge over :mod:`memshelf.ops.memories`, the same functions the
+service's ``/v1/memories`` routes call."""
 
 from __future__ import annotations
 
@@ -29,10 +32,10 @@ def list_cmd(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include superseded memories.")] = False,
 ) -> None:
     """The user's current memories, newest first (--all: superseded ones too)."""
-    from memshelf.memory import list_facts
+    from memshelf.ops.memories import list_memories
 
     with _store(store) as opened:
-        for item in list_facts(opened, user, include_superseded=all_):
+        for item in list_memories(opened, user, status="all" if all_ else "current").items:
             value = item.value
             line = f"{item.key}  [{value.get('kind', 'fact')}]  {value.get('text')}"
             if value.get("status") == "superseded":
@@ -49,13 +52,10 @@ def history_cmd(
     store: StoreUrl = None,
 ) -> None:
     """Every change made to one memory: op, version, actor, source thread, text."""
-    from memshelf.errors import NotFoundError
-    from memshelf.memory import history
+    from memshelf.ops.memories import memory_history
 
     with _store(store) as opened:
-        events = history(opened, user, key)
-    if not events:
-        raise NotFoundError(f"User {user!r} has no memory {key!r} with a history.")
+        events = memory_history(opened, user, key)
     for e in events:
         text = (e.get("after") or {}).get("text", "(deleted)")
         actor = str(e.get("actor")) + (f" {e['model']}" if e.get("model") else "")
@@ -73,10 +73,10 @@ def restore_cmd(
     store: StoreUrl = None,
 ) -> None:
     """Make an earlier version of a memory current again (recorded as a new version)."""
-    from memshelf.memory import Provenance, restore_fact
+    from memshelf.ops.memories import restore_memory
 
     with _store(store) as opened:
-        value = restore_fact(opened, user, key, version, Provenance(source="cli"))
+        value = restore_memory(opened, user, key, version, source="cli").value
     typer.echo(f"restored v{version} as v{value['version']}: {value['text']}")
 
 
@@ -88,10 +88,10 @@ def edit_cmd(
     store: StoreUrl = None,
 ) -> None:
     """Reword a memory by hand (the old wording stays in its history)."""
-    from memshelf.memory import Provenance, edit_fact
+    from memshelf.ops.memories import edit_memory
 
     with _store(store) as opened:
-        value = edit_fact(opened, user, key, text, Provenance(source="cli"))
+        value = edit_memory(opened, user, key, text, source="cli").value
     typer.echo(f"v{value['version']}: {value['text']}")
 
 
@@ -103,10 +103,10 @@ def search_cmd(
     limit: Annotated[int, typer.Option("--limit", "-n")] = 5,
 ) -> None:
     """Facts by meaning and keyword, with scores."""
-    from memshelf.memory import recall
+    from memshelf.ops.memories import search_memories
 
     with _store(store) as opened:
-        for fact in recall(opened, user, query, k=limit):
+        for fact in search_memories(opened, user, query, k=limit):
             score = f"{fact.score:.3f}" if fact.score is not None else "-"
             typer.echo(f"{score}  {fact.key}  {fact.text}")
 
@@ -114,10 +114,10 @@ def search_cmd(
 @app.command("add")
 def add_cmd(user: UserId, fact: Annotated[str, typer.Argument()], store: StoreUrl = None) -> None:
     """Store one fact by hand."""
-    from memshelf.memory import Provenance, save_fact
+    from memshelf.ops.memories import add_memory
 
     with _store(store) as opened:
-        typer.echo(save_fact(opened, user, fact, Provenance(source="cli")))
+        typer.echo(add_memory(opened, user, fact, source="cli").key)
 
 
 @app.command("forget")
@@ -130,15 +130,15 @@ def forget_cmd(
     ] = False,
 ) -> None:
     """Delete a memory (by key, or the best match by meaning) and its near-duplicates."""
-    from memshelf.memory import Provenance, forget
+    from memshelf.ops.memories import forget_memories
 
     with _store(store) as opened:
-        gone = forget(opened, user, what, dry_run=dry_run, provenance=Provenance(source="cli"))
+        gone = forget_memories(opened, user, what, dry_run=dry_run, source="cli")
     if not gone:
         typer.echo("nothing matched")
         raise typer.Exit(1)
-    for text in gone:
-        typer.echo(f"{'would forget' if dry_run else 'forgot'}: {text}")
+    for memory in gone:
+        typer.echo(f"{'would forget' if dry_run else 'forgot'}: {memory.text}")
 
 
 @app.command("export")
@@ -148,10 +148,10 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
 ) -> None:
     """Write the user's shelf as JSON."""
-    from memshelf.memory import export_facts
+    from memshelf.ops.memories import export_memories
 
     with _store(store) as opened:
-        data = json.dumps(export_facts(opened, user), indent=2, ensure_ascii=False)
+        data = json.dumps(export_memories(opened, user), indent=2, ensure_ascii=False)
     if out:
         out.write_text(data + "\n", encoding="utf-8")
     else:
@@ -164,9 +164,10 @@ def import_cmd(
     file: Annotated[Path, typer.Argument(help="JSON from `memories export`.")],
     store: StoreUrl = None,
 ) -> None:
-    """Load facts exported earlier onto the user's shelf."""
+    """Load facts exported earlier onto the user's shelf (all or nothing: a bad record is
+    named and nothing is written)."""
     from memshelf.errors import ConfigurationError
-    from memshelf.memory import import_facts
+    from memshelf.ops.memories import import_memories
 
     try:
         records = json.loads(file.read_text(encoding="utf-8"))
@@ -176,4 +177,4 @@ def import_cmd(
             "`memshelf memories export --user U --out FILE`."
         ) from exc
     with _store(store) as opened:
-        typer.echo(f"imported {import_facts(opened, user, records)} facts")
+        typer.echo(f"imported {import_memories(opened, user, records)} facts")

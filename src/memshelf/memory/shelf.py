@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided
 
-from memshelf.errors import MemshelfError, NotFoundError
+from memshelf.errors import InvalidInputError, NotFoundError
 from memshelf.memory.guard import clean_fact
 from memshelf.memory.history import history, history_keys, record
 from memshelf.memory.types import ACTIVE, CURRENT, Fact, Provenance, fact_key
@@ -62,7 +62,7 @@ def put_memory(
 def _cleaned(text: str) -> str:
     cleaned = clean_fact(text)
     if cleaned is None:
-        raise MemshelfError(
+        raise InvalidInputError(
             f"Not stored: {text[:80]!r} is empty, longer than 300 characters, or reads as an "
             "instruction rather than a fact about the user."
         )
@@ -202,13 +202,18 @@ def forget(
     """
     found = find_to_forget(store, user_id, what)
     if not dry_run:
-        namespace = memories_namespace(user_id)
         for gone in found:
-            store.delete(namespace, gone.key)
-            for event in history_keys(store, user_id, gone.key):  # no copy of the text stays
-                store.delete(history_namespace(user_id), event)
-            record(store, user_id, gone.key, "delete", None, None, provenance or Provenance())
+            delete_fact(store, user_id, gone.key, provenance or Provenance())
     return [f.text for f in found]
+
+
+def delete_fact(store: BaseStore, user_id: str, key: str, provenance: Provenance) -> None:
+    """Delete one memory and its earlier history (which holds its text), leaving one
+    text-free ``delete`` event: a deleted memory cannot be restored."""
+    store.delete(memories_namespace(user_id), key)
+    for event in history_keys(store, user_id, key):  # no copy of the text stays
+        store.delete(history_namespace(user_id), event)
+    record(store, user_id, key, "delete", None, None, provenance)
 
 
 def forget_user(store: BaseStore, user_id: str) -> int:
@@ -268,7 +273,7 @@ def import_facts(store: BaseStore, user_id: str, records: Iterable[dict[str, Any
     count = 0
     for entry in records:
         if not isinstance(entry, dict) or not isinstance(entry.get("value"), dict):
-            raise MemshelfError("Each imported record needs a 'value' object (see export).")
+            raise InvalidInputError("Each imported record needs a 'value' object (see export).")
         value = {**entry["value"], "text": _cleaned(str(entry["value"].get("text", "")))}
         key = str(entry.get("key") or fact_key(value["text"]))
         put_memory(store, user_id, key, value)

@@ -56,6 +56,16 @@ class ThreadStatus:
     done_messages: int = 0
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What a writer has yet to do, for readiness probes and metrics."""
+
+    queued: int  # messages waiting for extraction
+    running: int  # threads whose batch is being extracted now
+    oldest_s: float  # age of the oldest queued message: the extraction lag (0 when none)
+    alive: bool  # accepting jobs, with a worker on them whenever some wait
+
+
 class MemoryWriter(Protocol):
     def submit(self, job: ExtractionJob) -> None: ...
     def status(self, user_id: str, thread_id: str) -> ThreadStatus: ...
@@ -146,6 +156,17 @@ class BackgroundWriter:
     def status(self, user_id: str, thread_id: str) -> ThreadStatus:
         with self._cond:
             return self._status.get((user_id, thread_id), ThreadStatus())
+
+    def backlog(self) -> Backlog:
+        """Pending messages, the age of the oldest, and whether the writer still works."""
+        with self._cond:
+            queued = sum(len(jobs) for jobs in self._pending.values())
+            oldest = min((j.at for jobs in self._pending.values() for j in jobs), default=None)
+            running, worker = len(self._running), self._worker
+            busy = queued or running
+            alive = not self._closed and (not busy or (worker is not None and worker.is_alive()))
+        lag = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        return Backlog(queued=queued, running=running, oldest_s=max(0.0, lag), alive=alive)
 
     def wait(
         self, user_id: str, thread_id: str | None = None, timeout: float | None = None

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from inspect import isfunction
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -40,6 +42,8 @@ def service_state(request: Request) -> ServiceState:
 Services = Annotated[ServiceState, Depends(service_state)]
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+# Every principal dependency require() made, with the scope it demands (None: any key).
+REQUIRED_SCOPE: dict[Callable[..., Any], str | None] = {}
 
 
 def require(scope: str | None) -> Callable[..., Coroutine[Any, Any, Principal]]:
@@ -67,10 +71,24 @@ def require(scope: str | None) -> Callable[..., Coroutine[Any, Any, Principal]]:
             raise HTTPException(403, f"This key lacks the {scope!r} scope.")
         found = Principal(user_id=key.user_id, key_id=key.key_id, scopes=key.scopes)
         request.state.principal = found
+        limiter = getattr(request.app.state, "limiter", None)
+        if limiter is not None:  # after auth: an unknown caller never spends a key's quota
+            limiter.admit(request, found)
         return found
 
     principal.__name__ = f"require_{(scope or 'key').replace(':', '_')}"
+    REQUIRED_SCOPE[principal] = scope
     return principal
+
+
+def principal_scopes(dependant: Dependant) -> set[str | None]:
+    """The scopes of the principal dependencies (``require(...)``) anywhere in a route's
+    dependency tree: exactly one for every non-public route (the auth matrix test checks)."""
+    call = dependant.call
+    found = {REQUIRED_SCOPE[call]} if isfunction(call) and call in REQUIRED_SCOPE else set()
+    for sub in dependant.dependencies:
+        found |= principal_scopes(sub)
+    return found
 
 
 AnyKey = Annotated[Principal, Depends(require(None))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
 
 from memshelf.config import Settings
+from memshelf.memory import MemoryWriter
 from memshelf.ops.keys import KeyRing
 from memshelf.threads import OwnedCheckpointer
 
@@ -45,7 +47,8 @@ class ServiceState:
             close_checkpointer,
             default_checkpointer,
         )
-        from memshelf.stores import open_store
+        from memshelf.llm import chat_model
+        from memshelf.stores import is_redis_url, open_store
         from memshelf.threads import owned
 
         with ExitStack() as opened:
@@ -54,8 +57,16 @@ class ServiceState:
             saver = default_checkpointer(settings, store)
             opened.callback(close_checkpointer, saver)
             checkpointer = owned(saver, store)
+            writer = None
+            if is_redis_url(settings.store_url):
+                model = model or chat_model(settings=settings)
+                writer = _open_queue(opened, settings, store, model)
             graph = build_agent(
-                store=store, checkpointer=checkpointer, model=model, settings=settings
+                store=store,
+                checkpointer=checkpointer,
+                model=model,
+                settings=settings,
+                writer=writer,
             )
             opened.callback(close_agent, graph)
             return cls(
@@ -67,6 +78,28 @@ class ServiceState:
                 _opened=opened.pop_all(),
             )
 
+    def on_close(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the service closes, before what it opened is closed
+        (last registered, first called): runs stop before the agent they use."""
+        self._opened.callback(callback)
+
     def close(self) -> None:
         """Write pending memories, then close the agent, thread memory and store."""
         self._opened.close()
+
+
+def _open_queue(
+    opened: ExitStack, settings: Settings, store: BaseStore, model: BaseChatModel
+) -> MemoryWriter:
+    """With a Redis store, memories are extracted by jobs on a Redis queue that every
+    process shares; this process also runs a worker unless MEMSHELF_EXTRACTION_WORKER=false.
+    On close the writer stops first, then the worker finishes the jobs it is running
+    (queued ones stay for the other workers), then the store closes."""
+    from memshelf.memory.queue import ExtractionWorker, RedisJobWriter
+
+    if settings.extraction_worker:
+        worker = ExtractionWorker.from_settings(settings, store=store, model=model).start()
+        opened.callback(worker.stop)
+    writer = RedisJobWriter.from_settings(settings)
+    opened.callback(writer.close)
+    return writer

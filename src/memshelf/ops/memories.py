@@ -1,0 +1,460 @@
+"""A user's memories, for every surface: list, search, get, add, edit, delete, history,
+restore, forget, export, import, extraction status, and raw store access to the shelf.
+
+Each function takes the store and the authenticated ``user_id`` and derives every
+namespace from it, so the CLI, the HTTP routes and later MCP and the inspector share one
+implementation of each rule (ownership, history, the guard, all-or-nothing import).
+
+Raw store access (the LangGraph-compatible ``/store`` endpoints) reaches one namespace
+only: the caller's shelf ``("memories", <label>)``, where ``<label>`` is the user id
+percent-encoded by :func:`memshelf.namespaces.encode_label` (``alice`` stays ``alice``,
+``john.doe`` becomes ``john%2Edoe``). Callers send that label, the same tuple the store
+returns in every item; a raw id is not accepted in its place, because a raw id can equal
+another user's label (the id ``x%41`` is not the user ``xA``). Any other namespace
+behaves exactly like an empty one: not found for a get or a delete, no items, no namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided, SearchItem
+
+from memshelf.errors import (
+    InvalidInputError,
+    NamespaceError,
+    NotFoundError,
+    ValueTooLargeError,
+)
+from memshelf.memory.guard import clean_fact
+from memshelf.memory.history import history, record
+from memshelf.memory.recall import recall
+from memshelf.memory.shelf import (
+    Forgotten,
+    all_items,
+    delete_fact,
+    edit_fact,
+    export_facts,
+    find_to_forget,
+    import_facts,
+    restore_fact,
+    save_fact,
+)
+from memshelf.memory.types import CURRENT, KIND_FACT, KINDS, SUPERSEDED, Provenance, RecalledFact
+from memshelf.memory.writer import MemoryWriter, ThreadStatus
+from memshelf.namespaces import (
+    memories_namespace,
+    owned_thread_id,
+    threads_namespace,
+    validate_namespace,
+)
+
+__all__ = [
+    "STATUSES",
+    "Forgotten",
+    "MemoryPage",
+    "add_memory",
+    "delete_memory",
+    "describe",
+    "edit_memory",
+    "export_memories",
+    "extraction_status",
+    "forget_memories",
+    "get_memory",
+    "import_memories",
+    "list_memories",
+    "memory_history",
+    "restore_memory",
+    "search_memories",
+    "shelf_namespace",
+    "store_delete",
+    "store_get",
+    "store_namespaces",
+    "store_put",
+    "store_search",
+    "wait_for_memories",
+]
+
+Status = Literal["current", "superseded", "all"]
+STATUSES: tuple[str, ...] = ("current", "superseded", "all")
+MAX_IMPORT_KEY_CHARS = 1024
+_MAX_NAMESPACES = 10_000  # one shelf holds one namespace: writes go to exactly it
+_STATUS_FILTER: dict[str, dict[str, Any] | None] = {
+    "current": CURRENT,
+    "superseded": {"status": SUPERSEDED},
+    "all": None,
+}
+
+
+# --- the shelf, as memories ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    """One page of a listing: ``total`` matches in all, ``next_offset`` None on the last."""
+
+    items: list[Item]
+    total: int
+    offset: int
+    next_offset: int | None
+
+
+def describe(item: Item) -> dict[str, Any]:
+    """A memory as every surface shows it: the common fields lifted out of its value."""
+    value = item.value
+    return {
+        "key": item.key,
+        "text": value.get("text"),
+        "kind": str(value.get("kind", KIND_FACT)),
+        "status": str(value.get("status", "active")),
+        "version": int(value.get("version", 1)),
+        "pinned": bool(value.get("pinned", False)),
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "value": value,
+    }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _between(moment: datetime, after: datetime | None, before: datetime | None) -> bool:
+    moment = _aware(moment) or moment
+    return (after is None or moment >= after) and (before is None or moment < before)
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise InvalidInputError(f"Unknown kind {kind!r}; kinds are {', '.join(KINDS)}.")
+
+
+def list_memories(
+    store: BaseStore,
+    user_id: str,
+    *,
+    kind: str | None = None,
+    status: str = "current",
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    updated_after: datetime | None = None,
+    updated_before: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> MemoryPage:
+    """The user's memories, most recently changed first, filtered and paged.
+
+    ``status``: ``current`` (what recall sees), ``superseded`` or ``all``; dates are
+    half-open ranges (``after`` inclusive, ``before`` exclusive; naive means UTC);
+    ``limit`` None: every match.
+    """
+    if status not in _STATUS_FILTER:
+        raise InvalidInputError(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
+    _check_kind(kind)
+    if offset < 0 or (limit is not None and limit < 1):
+        raise InvalidInputError("offset must be 0 or more and limit 1 or more.")
+    c_after, c_before = _aware(created_after), _aware(created_before)
+    u_after, u_before = _aware(updated_after), _aware(updated_before)
+    matches = [
+        item
+        for item in all_items(store, memories_namespace(user_id), _STATUS_FILTER[status])
+        if (kind is None or str(item.value.get("kind", KIND_FACT)) == kind)
+        and _between(item.created_at, c_after, c_before)
+        and _between(item.updated_at, u_after, u_before)
+    ]
+    end = len(matches) if limit is None else offset + limit
+    return MemoryPage(
+        items=matches[offset:end],
+        total=len(matches),
+        offset=offset,
+        next_offset=end if end < len(matches) else None,
+    )
+
+
+def search_memories(
+    store: BaseStore, user_id: str, query: str, *, k: int = 5
+) -> list[RecalledFact]:
+    """The ``k`` current memories closest to ``query`` by meaning, keyword and recency
+    (recall's ranking, without its prompt-size budget: a search shows all ``k``)."""
+    if k < 1:
+        raise InvalidInputError(f"k must be 1 or more, got {k}.")
+    return recall(store, user_id, query, k=k, char_budget=sys.maxsize)
+
+
+def _missing(user_id: str, key: str) -> NotFoundError:
+    return NotFoundError(f"User {user_id!r} has no memory {key!r}.")
+
+
+def get_memory(store: BaseStore, user_id: str, key: str) -> Item:
+    """One memory by key (another user's key is simply not found)."""
+    item = store.get(memories_namespace(user_id), key)
+    if item is None:
+        raise _missing(user_id, key)
+    return item
+
+
+def add_memory(
+    store: BaseStore,
+    user_id: str,
+    text: str,
+    *,
+    kind: str = KIND_FACT,
+    pinned: bool = False,
+    source: str = "api",
+) -> Item:
+    """Save a fact through the engine's write path (guard, consolidation, history); the
+    memory it now lives in (an existing one when the fact was already known)."""
+    _check_kind(kind)
+    key = save_fact(store, user_id, text, Provenance(source=source), kind=kind, pinned=pinned)
+    return get_memory(store, user_id, key)
+
+
+def edit_memory(
+    store: BaseStore, user_id: str, key: str, text: str, *, source: str = "api"
+) -> Item:
+    """Reword a memory by hand: a new version; the old wording stays in its history."""
+    edit_fact(store, user_id, key, text, Provenance(source=source))
+    return get_memory(store, user_id, key)
+
+
+def delete_memory(store: BaseStore, user_id: str, key: str, *, source: str = "api") -> None:
+    """Delete exactly this memory (never a look-alike) and the history holding its text."""
+    get_memory(store, user_id, key)
+    delete_fact(store, user_id, key, Provenance(source=source))
+
+
+def memory_history(store: BaseStore, user_id: str, key: str) -> list[dict[str, Any]]:
+    """Every change made to one memory, oldest first."""
+    events = history(store, user_id, key)
+    if not events:
+        raise NotFoundError(f"User {user_id!r} has no memory {key!r} with a history.")
+    return events
+
+
+def restore_memory(
+    store: BaseStore, user_id: str, key: str, version: int, *, source: str = "api"
+) -> Item:
+    """Make an earlier version current again (recorded as a new version)."""
+    restore_fact(store, user_id, key, version, Provenance(source=source))
+    return get_memory(store, user_id, key)
+
+
+def forget_memories(
+    store: BaseStore, user_id: str, query: str, *, dry_run: bool = False, source: str = "api"
+) -> list[Forgotten]:
+    """The memory ``query`` names (a key, or a description) and its rewordings: deleted
+    with their history, or with ``dry_run`` only listed."""
+    found = find_to_forget(store, user_id, query)
+    if not dry_run:
+        for gone in found:
+            delete_fact(store, user_id, gone.key, Provenance(source=source))
+    return found
+
+
+def export_memories(store: BaseStore, user_id: str) -> list[dict[str, Any]]:
+    """Every memory (superseded too) with its timestamps and history, JSON-ready."""
+    return export_facts(store, user_id)
+
+
+def _checked_record(index: int, entry: Any, max_bytes: int | None) -> None:
+    where = f"Record {index}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("value"), dict):
+        raise InvalidInputError(
+            f"{where} needs a 'value' object, as `memories export` writes. Nothing was imported."
+        )
+    key = entry.get("key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_IMPORT_KEY_CHARS):
+        raise InvalidInputError(
+            f"{where}: 'key' must be a non-empty string of at most {MAX_IMPORT_KEY_CHARS} "
+            "characters (or left out). Nothing was imported."
+        )
+    where += f" (key {key!r})" if key else ""
+    text = entry["value"].get("text")
+    if not isinstance(text, str) or clean_fact(text) is None:
+        raise InvalidInputError(
+            f"{where}: its text {str(text)[:80]!r} is missing, empty, longer than 300 "
+            "characters, or reads as an instruction rather than a fact. Nothing was imported."
+        )
+    if max_bytes is not None:
+        size = len(json.dumps(entry["value"], ensure_ascii=False, default=str).encode())
+        if size > max_bytes:
+            raise InvalidInputError(
+                f"{where}: its value is {size:,} bytes; the store takes at most "
+                f"{max_bytes:,}. Nothing was imported."
+            )
+
+
+def import_memories(store: BaseStore, user_id: str, records: Any) -> int:
+    """Load exported records onto the user's shelf, all or nothing: every record is
+    checked before the first is written, and a bad one is named by its position."""
+    if not isinstance(records, list):
+        raise InvalidInputError(
+            f"An import is a JSON list of records (what `memories export` writes), "
+            f"not {type(records).__name__}."
+        )
+    max_bytes = getattr(store, "max_value_bytes", None)
+    for index, entry in enumerate(records):
+        _checked_record(index, entry, max_bytes if isinstance(max_bytes, int) else None)
+    return import_facts(store, user_id, records)
+
+
+def wait_for_memories(
+    writer: MemoryWriter | None, user_id: str, *, thread_id: str | None = None, timeout: float
+) -> bool:
+    """Read-your-writes: wait until the user's pending extractions are written; False
+    if ``timeout`` passed first (the answer then may lack the newest facts)."""
+    return True if writer is None else writer.wait(user_id, thread_id, timeout)
+
+
+def extraction_status(
+    store: BaseStore, writer: MemoryWriter | None, user_id: str, thread_id: str
+) -> ThreadStatus:
+    """Where the background writer is with one of the user's threads."""
+    registered = store.get(
+        threads_namespace(user_id), owned_thread_id(user_id, thread_id), refresh_ttl=False
+    )
+    if registered is None:
+        raise NotFoundError(f"User {user_id!r} has no thread {thread_id!r}.")
+    return ThreadStatus() if writer is None else writer.status(user_id, thread_id)
+
+
+# --- the shelf, as a raw LangGraph store ------------------------------------------------
+
+
+def shelf_namespace(user_id: str) -> tuple[str, str]:
+    """The one namespace the store endpoints reach for ``user_id``."""
+    return memories_namespace(user_id)
+
+
+def _not_here(user_id: str) -> NotFoundError:
+    """The same answer for a missing item and for an item that is not the caller's."""
+    return NotFoundError(
+        f"No item with that namespace and key. Your store is the namespace "
+        f"{list(shelf_namespace(user_id))} (your user id as memshelf encodes it)."
+    )
+
+
+def _mine(user_id: str, namespace: Sequence[str]) -> bool:
+    return tuple(namespace) == shelf_namespace(user_id)
+
+
+def store_put(
+    store: BaseStore,
+    user_id: str,
+    namespace: Sequence[str],
+    key: str,
+    value: dict[str, Any],
+    *,
+    index: Literal[False] | list[str] | None = None,
+    ttl: float | NotProvided | None = NOT_PROVIDED,
+    source: str = "api",
+) -> None:
+    """Put an item on the caller's shelf, recorded in its history like any other change."""
+    if not _mine(user_id, namespace):
+        raise NamespaceError(
+            f"You can write only to your own shelf {list(shelf_namespace(user_id))} "
+            f"(['memories', <your user id as memshelf.namespaces.encode_label encodes it>])."
+        )
+    if not key:
+        raise InvalidInputError("An item needs a non-empty key.")
+    own = shelf_namespace(user_id)
+    old = store.get(own, key, refresh_ttl=False)
+    before = dict(old.value) if old is not None else None
+    store.put(own, key, value, index, ttl=ttl)
+    provenance = Provenance(source=source)
+    try:
+        record(store, user_id, key, "put", before, dict(value), provenance)
+    except ValueTooLargeError:  # copies too big to keep beside the value: note the change
+        record(store, user_id, key, "put", None, None, provenance)
+
+
+def store_get(
+    store: BaseStore,
+    user_id: str,
+    namespace: Sequence[str],
+    key: str,
+    *,
+    refresh_ttl: bool | None = None,
+) -> Item:
+    """An item of the caller's shelf; anything else is not found."""
+    item = (
+        store.get(shelf_namespace(user_id), key, refresh_ttl=refresh_ttl)
+        if _mine(user_id, namespace) and key
+        else None
+    )
+    if item is None:
+        raise _not_here(user_id)
+    return item
+
+
+def store_delete(
+    store: BaseStore, user_id: str, namespace: Sequence[str], key: str, *, source: str = "api"
+) -> None:
+    """Delete an item of the caller's shelf (with its history, as any memory deletion)."""
+    store_get(store, user_id, namespace, key, refresh_ttl=False)
+    delete_fact(store, user_id, key, Provenance(source=source))
+
+
+def store_search(
+    store: BaseStore,
+    user_id: str,
+    namespace_prefix: Sequence[str],
+    *,
+    filter: dict[str, Any] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    query: str | None = None,
+    refresh_ttl: bool | None = None,
+) -> list[SearchItem]:
+    """Search the caller's shelf; a prefix outside it finds nothing."""
+    prefix = tuple(namespace_prefix)
+    own = shelf_namespace(user_id)
+    if prefix[: len(own)] != own:
+        return []
+    validate_namespace(prefix)
+    try:
+        return store.search(
+            prefix, filter=filter, limit=limit, offset=offset, query=query, refresh_ttl=refresh_ttl
+        )
+    except NamespaceError:
+        raise
+    except ValueError as exc:  # the store names the unusable filter or argument
+        raise InvalidInputError(f"Cannot search with these arguments: {exc}") from exc
+
+
+def _matches(namespace: tuple[str, ...], pattern: tuple[str, ...], *, at_end: bool) -> bool:
+    if len(namespace) < len(pattern):
+        return False
+    part = namespace[len(namespace) - len(pattern) :] if at_end else namespace[: len(pattern)]
+    return all(p in ("*", n) for p, n in zip(pattern, part, strict=True))
+
+
+def store_namespaces(
+    store: BaseStore,
+    user_id: str,
+    *,
+    prefix: Sequence[str] | None = None,
+    suffix: Sequence[str] | None = None,
+    max_depth: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[tuple[str, ...]]:
+    """The caller's namespaces matching ``prefix``/``suffix`` (``*`` matches any label),
+    cut to ``max_depth``, in order: the listing a store holding only their shelf gives."""
+    if max_depth is not None and max_depth < 1:
+        raise InvalidInputError(f"max_depth must be 1 or more, got {max_depth}.")
+    mine = store.list_namespaces(prefix=shelf_namespace(user_id), limit=_MAX_NAMESPACES)
+    found = {
+        ns[:max_depth] if max_depth else ns
+        for ns in mine
+        if (not prefix or _matches(ns, tuple(prefix), at_end=False))
+        and (not suffix or _matches(ns, tuple(suffix), at_end=True))
+    }
+    return sorted(found)[offset : offset + limit]

@@ -1,0 +1,156 @@
+"""Request limits on a live service: body size (413 naming the limit, before the body is
+read), per-key rate on the routes that call a model (429 + Retry-After), 422 for bodies
+that cannot be parsed — never a 500."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from memshelf.config import Settings
+from memshelf.service import create_app
+from memshelf.service.app import api_routes
+from memshelf.service.limits import RateLimiter, calls_model
+from tests.service.conftest import Service, make_keys, running, service_settings
+
+LIMIT = 50_000
+PER_MINUTE = 3
+RUN = {"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[Service]:
+    """The service with a small body limit and a small run rate."""
+    settings = service_settings(tmp_path, "sqlite", None).model_copy(
+        update={"max_request_bytes": LIMIT, "rate_limit_per_minute": PER_MINUTE}
+    )
+    keys = make_keys(settings)
+    with running(settings) as url:
+        yield Service(url=url, settings=settings, keys=keys)
+
+
+def test_declared_oversize_body_is_refused_before_it_is_sent(limited: Service) -> None:
+    """Only the headers go out: a 413 that comes back proves the body was never awaited."""
+    url = urlsplit(limited.url)
+    head = (
+        f"POST /v1/memories/import HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"x-api-key: {limited.keys['alice']}\r\ncontent-type: application/json\r\n"
+        f"Content-Length: {50 * LIMIT}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+        conn.sendall(head.encode())
+        reply = b""
+        while chunk := conn.recv(65536):  # the server closes: the body is never wanted
+            reply += chunk
+        text = reply.decode()
+    status_line, _, rest = text.partition("\r\n")
+    assert " 413 " in status_line, text
+    assert f"{LIMIT:,} bytes" in rest and "MEMSHELF_MAX_REQUEST_BYTES" in rest
+
+
+def test_chunked_oversize_body_is_cut_at_the_limit(limited: Service) -> None:
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(200):  # 20x the limit, without a Content-Length
+            sent += 5_000
+            yield b" " * 5_000
+
+    with limited.client("alice") as alice:
+        answer = alice.post(
+            "/v1/memories/import", content=chunks(), headers={"content-type": "application/json"}
+        )
+    assert answer.status_code == 413, answer.text
+    assert f"{LIMIT:,} bytes" in answer.json()["detail"]
+    assert answer.headers["x-request-id"]
+
+
+def test_body_under_the_limit_is_read(limited: Service) -> None:
+    padded = '{"text": "Prefers green tea"}'.ljust(LIMIT - 100)
+    with limited.client("alice") as alice:
+        answer = alice.post(
+            "/v1/memories", content=padded, headers={"content-type": "application/json"}
+        )
+    assert answer.status_code in (200, 201), answer.text
+
+
+BAD_BODIES = {  # name: (body, status); bodies are sent to each route below
+    "broken": (b"{not json", 422),
+    "wrong-type": (b'{"text": 12, "metadata": 12, "namespace_prefix": 12}', 422),
+    "wrong-shape": (b"[]", 422),
+    "nan": (b'{"text": NaN, "metadata": NaN, "namespace_prefix": NaN}', 422),
+    "lone-surrogate": (b'{"text": "\\ud800", "metadata": "\\ud800", "limit": "\\ud800"}', 422),
+    "not-utf8": (b"\xff\xfe\x00", 400),  # FastAPI's own answer: the body is not text
+}
+
+
+@pytest.mark.parametrize("name", BAD_BODIES)
+def test_invalid_bodies_are_4xx_never_500(sqlite_service: Service, name: str) -> None:
+    body, status = BAD_BODIES[name]
+    with sqlite_service.client("alice") as alice:
+        for path in ("/v1/memories", "/threads", "/store/items/search"):
+            answer = alice.post(path, content=body, headers={"content-type": "application/json"})
+            assert answer.status_code == status, (path, answer.status_code, answer.text)
+            assert answer.json()["detail"]
+
+
+def test_model_runs_are_rate_limited_per_key(limited: Service) -> None:
+    with limited.client("alice") as alice, limited.client("bob") as bob:
+        thread = alice.post("/threads", json={}).json()["thread_id"]
+        for _ in range(PER_MINUTE):
+            assert alice.post(f"/threads/{thread}/runs/wait", json=RUN).status_code == 200
+        refused = alice.post(f"/threads/{thread}/runs/wait", json=RUN)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "MEMSHELF_RATE_LIMIT_PER_MINUTE" in refused.json()["detail"]
+        assert alice.post("/runs/wait", json=RUN).status_code == 429  # every model route
+        assert alice.get("/v1/me").status_code == 200  # routes without a model are not
+        assert alice.get(f"/threads/{thread}").status_code == 200
+        own = bob.post("/threads", json={}).json()["thread_id"]
+        assert bob.post(f"/threads/{own}/runs/wait", json=RUN).status_code == 200  # per key
+    with limited.client(None) as anon:  # no key: 401 first, and it spends nobody's quota
+        assert anon.post(f"/threads/{thread}/runs/wait", json=RUN).status_code == 401
+
+
+# The model-calling routes of LangGraph's server API that memshelf serves. A new route
+# that starts a run must be added here, and matched by limits.calls_model.
+MODEL_ROUTES = {
+    ("POST", "/threads/{thread_id}/runs"),
+    ("POST", "/threads/{thread_id}/runs/stream"),
+    ("POST", "/threads/{thread_id}/runs/wait"),
+    ("POST", "/runs"),
+    ("POST", "/runs/stream"),
+    ("POST", "/runs/wait"),
+}
+
+
+def test_rate_limit_covers_exactly_the_routes_that_start_runs() -> None:
+    app = create_app(Settings(data_dir=Path("/nonexistent"), chat_model="fake", embeddings="fake"))
+    limited = {
+        (method, route.path)
+        for route in api_routes(app.routes)
+        for method in route.methods or ()
+        if calls_model(method, route.path)
+    }
+    assert limited == MODEL_ROUTES
+    assert not calls_model("POST", "/threads/{thread_id}/runs/{run_id}/cancel")
+    assert not calls_model("GET", "/threads/{thread_id}/runs")
+
+
+def test_rate_limiter_refills_evenly() -> None:
+    now = [0.0]
+    limiter = RateLimiter(6, clock=lambda: now[0])  # one run every 10 s, 6 at once
+    assert [limiter.take("k") for _ in range(6)] == [0.0] * 6
+    assert limiter.take("k") == pytest.approx(10.0)
+    assert limiter.take("other") == 0.0
+    now[0] = 4.0
+    assert limiter.take("k") == pytest.approx(6.0)  # a refusal spends nothing
+    now[0] = 10.0
+    assert limiter.take("k") == 0.0
+    assert limiter.take("k") > 0
+    assert RateLimiter(0).take("k") == 0.0  # 0: no limit
