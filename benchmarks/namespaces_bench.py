@@ -1,6 +1,7 @@
 """list_namespaces over 10k users and 1%-selective filters over 100k items: SQL vs Python.
 
     python benchmarks/namespaces_bench.py --compare f3b49a0
+    python benchmarks/namespaces_bench.py --backend redis --compare <rev>
 
 Two workloads, each built fresh in its own file per store:
 
@@ -11,9 +12,11 @@ Two workloads, each built fresh in its own file per store:
   "rare" for 1% of them and ``n >= 990`` holds for another 1%; then filtered
   listings (and one filtered search with a query, memshelf only).
 
-memshelf's SqliteStore from this tree runs against the same store code at git
-revision ``--compare`` (the peer: it filtered and listed namespaces in Python
-over every row), in the same run, each in a subprocess; langgraph's
+memshelf's SqliteStore (``--backend redis``: its RedisStore, on a throw-away
+local Redis 8 started by this script, each workload under its own key prefix)
+from this tree runs against the same store code at git revision ``--compare``
+(the peer: it filtered and listed namespaces in Python over every row), in the
+same run, each in a subprocess; langgraph's
 InMemoryStore and SqliteStore run the same calls as outside references. Each
 call repeats ``--runs`` times (fewer when a call would pass ``--budget``
 seconds) and is reported as p50 / p95 ms. Every store's answer is checked
@@ -23,6 +26,7 @@ against memshelf's, so a faster answer is also the same answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -194,10 +198,35 @@ def _fake_index() -> dict[str, Any]:
     return {"embed": embedder, "dims": 64, "fields": ["text"]}
 
 
+def redis_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """memshelf's RedisStore (whichever memshelf is importable) on both workloads."""
+    from memshelf.stores.redis import RedisStore, connect, drop_prefix
+
+    report: dict[str, Any] = {}
+    prefix = f"bench{os.getpid()}"
+    try:
+        store = RedisStore(args.redis_url, prefix=f"{prefix}-ns")
+        report["ns_puts_per_s"] = _fill(store, namespace_items(args.users))
+        report["ns"] = _run_cases(store, NS_CASES, _ns_call, args)
+        store.close()
+        store = RedisStore(args.redis_url, index=_fake_index(), prefix=f"{prefix}-f")  # type: ignore[arg-type]
+        report["f_puts_per_s"] = _fill(store, filter_items(args.items))
+        report["f"] = _run_cases(store, F_CASES, _search_call, args)
+        store.close()
+    finally:
+        client = connect(args.redis_url)
+        for name in ("ns", "f"):
+            drop_prefix(client, f"{prefix}-{name}")
+        client.close()
+    return report
+
+
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """memshelf's SqliteStore (whichever memshelf is importable) on both workloads."""
     from memshelf.stores.sqlite import SqliteStore
 
+    if args.backend == "redis":
+        return redis_worker(args)
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "ns.db")
@@ -243,7 +272,8 @@ def peers(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def _subprocess(src: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", "--users", str(args.users)]
     cmd += ["--items", str(args.items), "--runs", str(args.runs), "--budget", str(args.budget)]
-    cmd += ["--cap", str(args.cap)]
+    cmd += ["--cap", str(args.cap), "--backend", args.backend]
+    cmd += ["--redis-url", args.redis_url] if args.redis_url else []
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout))
@@ -312,11 +342,33 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=60.0, help="seconds one call may take")
     parser.add_argument("--compare", help="git revision whose store code is the peer")
     parser.add_argument("--peers", choices=["all", "none"], default="all")
+    parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
         return
+    with contextlib.ExitStack() as stack:
+        if args.backend == "redis" and not args.redis_url:
+            from memshelf.testing import redis_server
+
+            args.redis_url = stack.enter_context(redis_server())
+        reports = _measure(args)
+    print(f"backend={args.backend} users={args.users} items={args.items}", end=" ")
+    print(f"runs<={args.runs} budget={args.budget}s\n")
+    print(table(reports, args.compare))
+    out = OUT if args.backend == "sqlite" else OUT.with_name(f"namespaces_{args.backend}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for report in reports.values():
+        for workload in ("ns", "f"):
+            for case in report[workload].values():
+                case.pop("result", None)
+    args.redis_url = None
+    out.write_text(json.dumps({"args": vars(args), "reports": reports}, indent=2))
+
+
+def _measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     reports: dict[str, dict[str, Any]] = {"memshelf": _subprocess(ROOT / "src", args)}
     if args.compare:
         tree = Path(tempfile.mkdtemp(prefix="memshelf-peer-"))
@@ -332,14 +384,7 @@ def main() -> None:
             )
     if args.peers == "all":
         reports.update(peers(args))
-    print(f"users={args.users} items={args.items} runs<={args.runs} budget={args.budget}s\n")
-    print(table(reports, args.compare))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    for report in reports.values():
-        for workload in ("ns", "f"):
-            for case in report[workload].values():
-                case.pop("result", None)
-    OUT.write_text(json.dumps({"args": vars(args), "reports": reports}, indent=2))
+    return reports
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from memshelf.agent import build_agent
+from memshelf.agent import open_agent
 from memshelf.agent.turn import run_turn
 from memshelf.config import Settings
 from memshelf.memory.extract import EXTRACT_SYSTEM
@@ -39,16 +39,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
-        graph = build_agent(settings=settings, tools=[])
         rows = []
-        for i, text in enumerate(STATEMENTS[: args.turns]):
-            result = run_turn(graph, "bench", f"t{i}", text)
-            reply = sum(v for k, v in result.seconds.items() if k != "memory")
-            rows.append({"reply_s": reply, "memory_s": result.seconds.get("memory", 0.0)})
-            print(json.dumps({"message": text, **rows[-1], "reply": result.reply}), flush=True)
-        model = getattr(graph.memory_writer, "model", None)
-        tokens = model._count(EXTRACT_SYSTEM) if hasattr(model, "_count") else None
-        graph.store.close()
+        with open_agent(settings=settings, tools=[]) as graph:  # closes writer, threads, store
+            for i, text in enumerate(STATEMENTS[: args.turns]):
+                result = run_turn(graph, "bench", f"t{i}", text)
+                reply = sum(v for k, v in result.seconds.items() if k != "memory")
+                rows.append({"reply_s": reply, "memory_s": result.seconds.get("memory", 0.0)})
+                print(json.dumps({"message": text, **rows[-1], "reply": result.reply}), flush=True)
+            model = getattr(graph.memory_writer, "model", None)
+            tokens = model._count(EXTRACT_SYSTEM) if hasattr(model, "_count") else None
     report = {
         "turns": len(rows),
         "reply_after_p50_s": statistics.median(r["reply_s"] for r in rows),

@@ -227,7 +227,7 @@ def test_reply_does_not_wait_for_extraction(store: SqliteStore, tmp_path: Path) 
     from langchain_core.messages import HumanMessage
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from memshelf.agent import build_agent, memory_writer
+    from memshelf.agent import memory_writer, open_agent
     from memshelf.config import Settings
 
     release = threading.Event()
@@ -238,17 +238,17 @@ def test_reply_does_not_wait_for_extraction(store: SqliteStore, tmp_path: Path) 
 
     model = ScriptedChatModel(respond=lambda m, k: "ok", structured=slow)
     settings = Settings(data_dir=tmp_path / "d", embeddings="fake:64", chat_model="fake")
-    graph = build_agent(
-        store=store, checkpointer=InMemorySaver(), model=model, tools=[], settings=settings
-    )
     config = {"configurable": {"user_id": "u" + uuid.uuid4().hex[:4], "thread_id": "t"}}
-    start = time.perf_counter()
-    out = graph.invoke({"messages": [HumanMessage("I live in Oslo.")]}, config)
-    assert out["messages"][-1].content == "ok" and time.perf_counter() - start < 5
     user = config["configurable"]["user_id"]
-    assert memory_writer(graph).status(user, "t").state in ("pending", "running")
-    release.set()
-    assert memory_writer(graph).wait(user, timeout=10)
+    with open_agent(
+        store=store, checkpointer=InMemorySaver(), model=model, tools=[], settings=settings
+    ) as graph:  # leaving it closes the agent's writer (its thread)
+        start = time.perf_counter()
+        out = graph.invoke({"messages": [HumanMessage("I live in Oslo.")]}, config)
+        assert out["messages"][-1].content == "ok" and time.perf_counter() - start < 5
+        assert memory_writer(graph).status(user, "t").state in ("pending", "running")
+        release.set()
+        assert memory_writer(graph).wait(user, timeout=10)
     assert [i.value["text"] for i in list_facts(store, user)] == ["I live in Oslo"]
 
 

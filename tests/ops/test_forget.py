@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from memshelf.agent import build_agent, memory_writer
+from memshelf.agent import memory_writer, open_agent
 from memshelf.agent.turn import run_turn
 from memshelf.config import Settings
 from memshelf.memory import list_facts
@@ -31,12 +31,11 @@ def _forget_and_check(graph: Any, alice: str, bob: str) -> None:
 
 def test_sqlite_files_hold_no_trace_of_a_forgotten_user(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", embeddings="fake:64", chat_model="fake")
-    graph = build_agent(settings=settings, tools=[])
     alice_marker, bob_marker = "zqxalicemark", "zqxbobmark"
-    _tell(graph, "alice", alice_marker)
-    _tell(graph, "bob", bob_marker)
-    _forget_and_check(graph, "alice", "bob")
-    graph.store.close()
+    with open_agent(settings=settings, tools=[]) as graph:
+        _tell(graph, "alice", alice_marker)
+        _tell(graph, "bob", bob_marker)
+        _forget_and_check(graph, "alice", "bob")
     raw = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").iterdir()) if p.is_file())
     assert bob_marker.encode() in raw  # the scan sees what is there
     assert alice_marker.encode() not in raw.lower()
@@ -75,19 +74,18 @@ def test_redis_holds_no_trace_of_a_forgotten_user(redis_url: str, tmp_path: Path
         embeddings="fake:64",
         chat_model="fake",
     )
-    graph = build_agent(settings=settings, tools=[])
     alice, bob = f"alice-{run}", f"bob-{run}"
     alice_marker, bob_marker = f"zqxalice{run}", f"zqxbob{run}"
     client = connect(redis_url)
     try:
-        _tell(graph, alice, alice_marker)
-        _tell(graph, bob, bob_marker)
-        _forget_and_check(graph, alice, bob)
-        dump = _redis_dump(client)
-        assert bob_marker.encode() in dump
-        assert alice_marker.encode() not in dump.lower()
+        with open_agent(settings=settings, tools=[]) as graph:
+            _tell(graph, alice, alice_marker)
+            _tell(graph, bob, bob_marker)
+            _forget_and_check(graph, alice, bob)
+            dump = _redis_dump(client)
+            assert bob_marker.encode() in dump
+            assert alice_marker.encode() not in dump.lower()
     finally:
-        graph.store.close()
         drop_prefix(client, settings.redis_prefix)
         client.close()
 

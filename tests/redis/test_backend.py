@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from memshelf import open_store
-from memshelf.agent import build_agent
+from memshelf.agent import open_agent
 from memshelf.agent.turn import run_turn
 from memshelf.config import Settings
 from memshelf.errors import ConfigurationError, StoreError
@@ -105,21 +105,20 @@ def test_both_agent_layers_on_redis_across_threads_and_a_restart(
     settings = _settings(tmp_path, redis_url)
     user, other = "sukhveer@example.com", "{guest} | *"
     try:
-        graph = build_agent(settings=settings, tools=[])
-        assert isinstance(graph.store, RedisStore)
-        assert type(graph.checkpointer.inner).__name__ == "RedisSaver"  # scoped by user
-        run_turn(graph, user, "thread A-1", "I deploy on Fly.io.")
-        assert "Fly.io" in run_turn(graph, user, "thread B-2", "Where do I deploy?").reply
-        graph.store.close()
-        restarted = build_agent(settings=settings, tools=[])  # new store, new saver
-        assert "Fly.io" in run_turn(restarted, user, "thread C-3", "Where do I deploy?").reply
-        history = restarted.get_state(
-            {"configurable": {"thread_id": "thread A-1", "user_id": user}}
-        )
-        assert "Fly.io" in history.values["messages"][0].content  # the thread layer survived
-        stranger = run_turn(restarted, other, "thread D-4", "Where do I deploy?")
-        assert stranger.recalled == [] and "Fly.io" not in stranger.reply
-        assert list_facts(restarted.store, other) == []
+        with open_agent(settings=settings, tools=[]) as graph:
+            assert isinstance(graph.store, RedisStore)
+            assert type(graph.checkpointer.inner).__name__ == "RedisSaver"  # scoped by user
+            run_turn(graph, user, "thread A-1", "I deploy on Fly.io.")
+            assert "Fly.io" in run_turn(graph, user, "thread B-2", "Where do I deploy?").reply
+        with open_agent(settings=settings, tools=[]) as restarted:  # new store, new saver
+            assert "Fly.io" in run_turn(restarted, user, "thread C-3", "Where do I deploy?").reply
+            history = restarted.get_state(
+                {"configurable": {"thread_id": "thread A-1", "user_id": user}}
+            )
+            assert "Fly.io" in history.values["messages"][0].content  # the thread layer survived
+            stranger = run_turn(restarted, other, "thread D-4", "Where do I deploy?")
+            assert stranger.recalled == [] and "Fly.io" not in stranger.reply
+            assert list_facts(restarted.store, other) == []
     finally:
         client = connect(redis_url)
         drop_prefix(client, settings.redis_prefix)

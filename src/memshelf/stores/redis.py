@@ -4,13 +4,18 @@ Layout under a key prefix ``P`` (default ``memshelf``)::
 
     P:meta        HASH  schema version, embedder fingerprint, vector dims
     P:i:<id>      HASH  one item: ns, key, value (JSON), created, updated, ttl,
-                        nvec, spec, nsp (TAG), text (TEXT, what keyword search sees)
-    P:v:<id>:<n>  HASH  the n-th vector of item <id>: nsp (TAG), item, vec (FLOAT32)
+                        nvec, spec, nsp (TAG), text (TEXT, what keyword search sees),
+                        fv (TAG, its value's leaves, for filters: ``_redis_filter.py``)
+    P:v:<id>:<n>  HASH  the n-th vector of item <id>: nsp and fv (TAG), item, vec (FLOAT32)
+    P:names …     ZSET  the namespace registry (``_redis_names.py``)
 
 ``<id>`` is a hash of (namespace, key). Namespaces reach the query engine only
 as opaque hex tokens, one per prefix (``nsp``), so no user id is ever parsed
 as query syntax and a prefix search is an exact TAG match. Two indexes,
-``P:items`` and ``P:vectors``, are created (or left alone) by :meth:`setup`.
+``P:items`` and ``P:vectors``, are created (or left alone) by :meth:`setup`,
+which also upgrades data written by an older schema in place. Filters narrow
+every query on the server (``fv`` tags, re-checked in Python); namespaces are
+listed from the registry, kept by the same transaction as the items.
 
 Expiry is Redis's own: an item and its vectors carry the same PEXPIRE, and a
 refresh re-arms it with the item's own TTL. Every read loads the item's hash,
@@ -21,14 +26,13 @@ from ``_query.py``: exact over the KNN candidates plus the keyword hits.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +56,9 @@ from memshelf.errors import (
     StoreError,
 )
 from memshelf.stores import _query as q
+from memshelf.stores._redis_client import connect, drop_prefix, key_batches, password_args
+from memshelf.stores._redis_filter import filter_clause, value_tokens
+from memshelf.stores._redis_names import Registry
 from memshelf.stores.base import (
     DEFAULT_MAX_VALUE_BYTES,
     MemshelfStore,
@@ -67,15 +74,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: the fv tags and the namespace registry (1 -> 2 is upgraded on open: _upgrade_from_1)
+SCHEMA_VERSION = 2
 _KEYWORD_HITS = 200
 _PAGE = 500
+_SCAN_PAGE = 4096  # a filtered listing's pages grow up to this (one sort per page)
 _FIELDS = (b"ns", b"key", b"value", b"created", b"updated", b"ttl", b"nvec", b"spec")
 _PREFIX_OK = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 VECTOR_ALGORITHMS = ("FLAT", "HNSW")
-# What the query engine sees of an item: prefix tokens, keyword text, recency, vector count.
+# What the query engine sees of an item: prefix tokens, keyword text, recency, vector
+# count, value tags.
 _ITEMS_SCHEMA = (
-    "nsp TAG text TEXT NOSTEM updated NUMERIC SORTABLE nvec NUMERIC".split()
+    "nsp TAG text TEXT NOSTEM updated NUMERIC SORTABLE nvec NUMERIC fv TAG".split()
 )  # fmt: skip
 # reembed's swap of one batch: KEYS are item keys; ARGV is the vector key prefix, then per
 # item its id, its stamp when embedded (see _stamp), n and n vectors. An item that is gone or
@@ -84,13 +94,14 @@ _SWAP_VECTORS = """
 local vprefix, a, done = ARGV[1], 2, 0
 for _, key in ipairs(KEYS) do
   local id, stamp, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  local f = redis.call('HMGET', key, 'updated', 'value', 'spec', 'nvec', 'nsp')
+  local f = redis.call('HMGET', key, 'updated', 'value', 'spec', 'nvec', 'nsp', 'fv')
   if f[1] and f[2] and redis.sha1hex(f[1] .. '\\n' .. f[2] .. '\\n' .. (f[3] or '')) == stamp then
     local old, ttl = tonumber(f[4]) or 0, redis.call('PTTL', key)
     for i = n, old - 1 do redis.call('UNLINK', vprefix .. id .. ':' .. i) end
     for i = 0, n - 1 do
       local vkey = vprefix .. id .. ':' .. i
       redis.call('HSET', vkey, 'nsp', f[5] or '', 'item', id, 'vec', ARGV[a + 3 + i])
+      if f[6] then redis.call('HSET', vkey, 'fv', f[6]) end
       if ttl > 0 then redis.call('PEXPIRE', vkey, ttl) else redis.call('PERSIST', vkey) end
     end
     if old ~= n then redis.call('HSET', key, 'nvec', n) end
@@ -117,6 +128,10 @@ def item_id(namespace: tuple[str, ...], key: str) -> str:
     ns = q.encode_ns(namespace)
     raw = f"{len(ns)}:{ns}{key}".encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+# Items whose TTL a read re-arms: id -> (TTL in minutes, vector count, namespace).
+_Refresh = dict[str, tuple[float, int, tuple[str, ...]]]
 
 
 class _Row:
@@ -196,6 +211,7 @@ class RedisStore(MemshelfStore):
         self._vectors_index = f"{prefix}:vectors"
         self._meta_key = f"{prefix}:meta"
         self._r = client if client is not None else connect(url, password)
+        self._names = Registry(self._r, prefix)
         log.info("memshelf Redis store at %s (URL hash), prefix %r", redact(url), prefix)
         self.setup(verify_embedder)
 
@@ -211,13 +227,46 @@ class RedisStore(MemshelfStore):
                 f"(schema {schema} > {SCHEMA_VERSION}). Upgrade memshelf: pip install -U memshelf."
             )
         self._create_index(self._items_index, f"{self.prefix}:i:", list(_ITEMS_SCHEMA))
+        if schema == 1:
+            self._upgrade_from_1()
         if self.embedder_id:
             self._claim_embedder(meta, verify_embedder)
         r.hset(self._meta_key, "schema", str(SCHEMA_VERSION))
 
     def _vector_schema(self) -> list[Any]:
         params = ["TYPE", "FLOAT32", "DIM", self.dims, "DISTANCE_METRIC", "COSINE"]
-        return ["nsp", "TAG", "vec", "VECTOR", self.vector_algorithm, len(params), *params]
+        return [
+            "nsp", "TAG", "fv", "TAG", "vec", "VECTOR", self.vector_algorithm, len(params), *params,
+        ]  # fmt: skip
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 -> 2 in place: tag every item (and its vectors) with its ``fv`` tags and
+        fill the namespace registry. Safe to run twice or in two processes at once; writes
+        made meanwhile by this version keep what they wrote. A process still running an
+        older memshelf would write items without tags: upgrade every process together."""
+        import redis
+
+        started = time.perf_counter()
+        for index in (self._items_index, self._vectors_index):
+            try:
+                self._cmd("FT.ALTER", index, "SCHEMA", "ADD", "fv", "TAG")
+            except redis.ResponseError as exc:
+                text = str(exc).lower()
+                if "duplicate" not in text and "unknown index" not in text:
+                    raise
+        done = 0
+        for keys in key_batches(self._r, f"{self.prefix}:i:*", 500):
+            rows = []
+            for id_, row in self._load([self._id_of(k) for k in keys]).items():
+                blob = row.fields[b"value"]
+                stamp = hashlib.sha1(blob, usedforsecurity=False).hexdigest()
+                tags = ",".join(value_tokens(row.value))
+                rows.append((id_, stamp, q.decode_ns(_s(row.fields[b"ns"])), tags))
+            done += self._names.backfill(rows) if rows else 0
+        log.info(
+            "Upgraded the Redis store under prefix %r to schema %d: %d items in %.1f s.",
+            self.prefix, SCHEMA_VERSION, done, time.perf_counter() - started,
+        )  # fmt: skip
 
     def _create_index(self, name: str, key_prefix: str, schema: list[Any]) -> bool:
         """FT.CREATE unless it exists; True when this call created it."""
@@ -324,7 +373,7 @@ class RedisStore(MemshelfStore):
         self._check_open()
         now = time.time()
         results: list[Result] = []
-        refresh: dict[str, tuple[float, int]] = {}
+        refresh: _Refresh = {}
         for op in ops:
             if isinstance(op, GetOp):
                 results.append(self._get(op, refresh))
@@ -354,14 +403,12 @@ class RedisStore(MemshelfStore):
                 out[id_] = _Row(id_, dict(zip(_FIELDS, values, strict=True)))
         return out
 
-    def _note_refresh(
-        self, refresh: dict[str, tuple[float, int]], refresh_ttl: bool | None, row: _Row
-    ) -> None:
+    def _note_refresh(self, refresh: _Refresh, refresh_ttl: bool | None, row: _Row) -> None:
         ttl = row.ttl
         if ttl is not None and self._refreshes(refresh_ttl):
-            refresh[row.id] = (ttl, row.nvec)
+            refresh[row.id] = (ttl, row.nvec, q.decode_ns(_s(row.fields[b"ns"])))
 
-    def _get(self, op: GetOp, refresh: dict[str, tuple[float, int]]) -> Item | None:
+    def _get(self, op: GetOp, refresh: _Refresh) -> Item | None:
         id_ = item_id(op.namespace, op.key)
         row = self._load([id_]).get(id_)
         if row is None or _s(row.fields[b"key"]) != op.key:
@@ -372,24 +419,32 @@ class RedisStore(MemshelfStore):
         return row.item()
 
     def _search(
-        self, op: SearchOp, query_vec: np.ndarray | None, refresh: dict[str, tuple[float, int]]
+        self, op: SearchOp, query_vec: np.ndarray | None, refresh: _Refresh
     ) -> list[SearchItem]:
+        q.check_filter(op.filter)  # an unknown operator fails whether or not an item reaches it
+        clause = filter_clause(op.filter)
+        if clause is None:
+            return []  # no value can pass the filter
+
         def fetch(ids: list[str]) -> dict[str, _Row]:
             rows = self._load(ids)
             return {i: r for i, r in rows.items() if q.matches_filter(r.value, op.filter)}
 
+        scored = self._scored(op, query_vec)
         page = search_page(
             op,
-            (lambda: self._ranked(op, query_vec)) if self._scored(op, query_vec) else None,
+            (lambda: self._ranked(op, query_vec, clause)) if scored else None,
             fetch,
-            lambda want, skip: self._scan(op, want, skip),
+            lambda want, skip: self._scan(op, clause, want, skip),
         )
         for row, _ in page:
             self._note_refresh(refresh, op.refresh_ttl, row)
         return [row.item(score, search=True) for row, score in page]  # type: ignore[misc]
 
-    def _scope(self, prefix: tuple[str, ...]) -> str:
-        return f"@nsp:{{{q.prefix_tag(prefix)}}}" if prefix else ""
+    def _scope(self, prefix: tuple[str, ...], clause: str = "") -> str:
+        """Query terms for the items under ``prefix`` that pass a filter's ``clause``."""
+        scope = f"@nsp:{{{q.prefix_tag(prefix)}}}" if prefix else ""
+        return f"{scope} {clause}".strip()
 
     def _ft_search(self, index: str, query: str, *args: Any) -> list[dict[bytes, Any]]:
         found = self._cmd("FT.SEARCH", index, query, *args, "DIALECT", 2)
@@ -403,7 +458,7 @@ class RedisStore(MemshelfStore):
         return results
 
     def _ranked(
-        self, op: SearchOp, query_vec: np.ndarray | None
+        self, op: SearchOp, query_vec: np.ndarray | None, clause: str
     ) -> Iterator[list[tuple[str, float]]]:
         """Chunks of (item id, score), best first: dense and keyword scores fused exactly.
 
@@ -412,8 +467,8 @@ class RedisStore(MemshelfStore):
         (1 - w) x the k-th distance, so candidates above that bound are final;
         below it, k grows fourfold.
         """
-        prefix = tuple(op.namespace_prefix)
-        keyword = self._keyword_hits(prefix, op.query or "") if self.keyword_weight > 0 else {}
+        scope = self._scope(tuple(op.namespace_prefix), clause)
+        keyword = self._keyword_hits(scope, op.query or "") if self.keyword_weight > 0 else {}
         if query_vec is None:
             yield from best_first_chunks(keyword, _PAGE)
             return
@@ -422,7 +477,7 @@ class RedisStore(MemshelfStore):
         done = 0
         off_list: dict[str, float] = {}
         while True:
-            hits, full = self._knn(prefix, query_vec, want)
+            hits, full = self._knn(scope, query_vec, want)
             dense: dict[str, float] = {}
             for id_, sim in hits:
                 dense[id_] = max(sim, dense.get(id_, -math.inf))
@@ -444,13 +499,12 @@ class RedisStore(MemshelfStore):
             want *= 4
 
     def _knn(
-        self, prefix: tuple[str, ...], query_vec: np.ndarray, k: int
+        self, scope: str, query_vec: np.ndarray, k: int
     ) -> tuple[list[tuple[str, float]], bool]:
-        """(item id, cosine) of the k nearest vectors, and whether k were found."""
-        scope = f"({self._scope(prefix)})" if prefix else "*"
+        """(item id, cosine) of the k nearest vectors in ``scope``, and whether k were found."""
         results = self._ft_search(
             self._vectors_index,
-            f"{scope}=>[KNN {k} @vec $vec AS dist]",
+            f"({scope or '*'})=>[KNN {k} @vec $vec AS dist]",
             "PARAMS", 2, "vec", np.asarray(query_vec, dtype=np.float32).tobytes(),
             "SORTBY", "dist", "ASC", "LIMIT", 0, k, "RETURN", 2, "item", "dist",
         )  # fmt: skip
@@ -482,14 +536,14 @@ class RedisStore(MemshelfStore):
                 out[id_] = max(sim, out.get(id_, -math.inf))
         return out
 
-    def _keyword_hits(self, prefix: tuple[str, ...], query: str) -> dict[str, float]:
+    def _keyword_hits(self, scope: str, query: str) -> dict[str, float]:
         terms = q.keyword_terms(query)
         if not terms:
             return {}
         words = "|".join(t.replace("_", "\\_") for t in terms)
         results = self._ft_search(
             self._items_index,
-            f"{self._scope(prefix)} @text:({words})".strip(),
+            f"{scope} @text:({words})".strip(),
             "SCORER", "BM25STD", "WITHSCORES", "NOCONTENT", "LIMIT", 0, _KEYWORD_HITS,
         )  # fmt: skip
         scores = {self._id_of(hit[b"id"]): float(hit[b"score"]) for hit in results}
@@ -499,9 +553,10 @@ class RedisStore(MemshelfStore):
     def _id_of(self, key: bytes) -> str:
         return _s(key).rsplit(":", 1)[1]
 
-    def _scan(self, op: SearchOp, want: int, skip: set[str]) -> Iterator[_Row]:
-        """Items under the prefix, newest first, filtered: listings, and scoreless tails."""
-        query = self._scope(tuple(op.namespace_prefix))
+    def _scan(self, op: SearchOp, clause: str, want: int, skip: set[str]) -> Iterator[_Row]:
+        """Items under the prefix that pass the filter's server-side ``clause``, newest
+        first, re-checked in Python: listings, and scoreless tails."""
+        query = self._scope(tuple(op.namespace_prefix), clause)
         if op.query and self.embeddings is not None:
             query += " @nvec:[0 0]"
 
@@ -519,35 +574,18 @@ class RedisStore(MemshelfStore):
             row = _Row(id_, attrs)
             return row if q.matches_filter(row.value, op.filter) else None
 
-        return scan_pages(fetch_page, accept, want, bool(op.filter))
+        if not op.filter:
+            return scan_pages(fetch_page, accept, want, False)
+        return _growing_scan(fetch_page, accept, want)
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        found = self._cmd(
-            "FT.AGGREGATE", self._items_index, "*", "LOAD", 1, "@ns", "GROUPBY", 1, "@ns",
-            "WITHCURSOR", "COUNT", 1000, "DIALECT", 2,
-        )  # fmt: skip
-        namespaces: list[tuple[str, ...]] = []
-        while True:
-            reply, cursor = found
-            for row in reply[b"results"]:
-                ns = (row.get(b"extra_attributes") or {}).get(b"ns")
-                if ns is not None:
-                    namespaces.append(q.decode_ns(_s(ns)))
-            if not cursor:
-                break
-            found = self._cmd("FT.CURSOR", "READ", self._items_index, cursor)
-        return q.list_namespaces(namespaces, op.match_conditions, op.max_depth, op.limit, op.offset)
+        return self._names.list_namespaces(op)
 
     # ----------------------------------------------------------------- writes
-    def _refresh(self, refresh: dict[str, tuple[float, int]]) -> None:
-        """Re-arm each read item's own TTL on it and its vectors (never revives a gone key)."""
-        pipe = self._r.pipeline(transaction=False)
-        for id_, (ttl, nvec) in refresh.items():
-            ms = max(1, round(ttl * 60_000))
-            pipe.pexpire(self._item_key(id_), ms)
-            for n in range(nvec):
-                pipe.pexpire(self._vector_key(id_, n), ms)
-        pipe.execute()
+    def _refresh(self, refresh: _Refresh) -> None:
+        """Re-arm each read item's own TTL on it, its vectors and its namespace's entry
+        (never revives a gone key)."""
+        self._names.refresh([(id_, *rest) for id_, rest in refresh.items()])
 
     def _write(self, plan: Plan, vectors: np.ndarray | None, now: float) -> None:
         """Apply every put of the batch in one MULTI/EXEC, retried if a key changed meanwhile."""
@@ -556,10 +594,15 @@ class RedisStore(MemshelfStore):
         rows_of = plan.rows_of()
 
         def apply(pipe: redis.client.Pipeline) -> None:
-            old = {}
-            for target, id_ in ids.items():
-                nvec, created = pipe.hmget(self._item_key(id_), ["nvec", "created"])
-                old[target] = (int(nvec or 0), created)
+            # The keys are WATCHed already, so they may be read in one round trip on
+            # another connection: a change after the WATCH still fails the EXEC.
+            reads = self._r.pipeline(transaction=False)
+            for id_ in ids.values():
+                reads.hmget(self._item_key(id_), ["nvec", "created"])
+            old = {
+                target: (int(nvec or 0), created)
+                for target, (nvec, created) in zip(ids, reads.execute(), strict=True)
+            }
             pipe.multi()
             for target, op in plan.puts.items():
                 id_, (old_nvec, old_created) = ids[target], old[target]
@@ -571,6 +614,7 @@ class RedisStore(MemshelfStore):
                 rows = rows_of.get(target, [])
                 texts = [plan.texts[r] for r in rows]
                 nsp = ",".join(q.ns_tags(op.namespace))
+                tags = ",".join(value_tokens(json.loads(blob)))
                 mat = vectors[rows] if vectors is not None and rows else None
                 fields: dict[Any, Any] = {
                     "ns": q.encode_ns(op.namespace),
@@ -585,16 +629,22 @@ class RedisStore(MemshelfStore):
                 }
                 if texts:
                     fields["text"] = "\n".join(texts)
+                if tags:
+                    fields["fv"] = tags
                 pipe.hset(key, mapping=fields)
                 written = [key]
                 for n, vec in enumerate(mat if mat is not None else ()):
                     vkey = self._vector_key(id_, n)
-                    pipe.hset(vkey, mapping={"nsp": nsp, "item": id_, "vec": vec.tobytes()})
+                    vfields: dict[Any, Any] = {"nsp": nsp, "item": id_, "vec": vec.tobytes()}
+                    if tags:
+                        vfields["fv"] = tags
+                    pipe.hset(vkey, mapping=vfields)
                     written.append(vkey)
                 if op.ttl is not None:
                     ms = max(1, round(float(op.ttl) * 60_000))
                     for k in written:
                         pipe.pexpire(k, ms)
+            self._names.after_write(pipe, [(ids[t], t[0]) for t in plan.puts])
 
         self._r.transaction(apply, *keys)
 
@@ -619,7 +669,7 @@ class RedisStore(MemshelfStore):
         """Counts for `memshelf doctor`: items, vectors, namespaces, memory, embedder."""
         info = self._cmd("FT.INFO", self._items_index)
         items = int(info.get(b"num_docs", 0))
-        namespaces = len(self._list_namespaces(ListNamespacesOp(limit=10**9)))
+        namespaces = self._names.count()
         return {
             "url": redact(self.url),
             "prefix": self.prefix,
@@ -674,63 +724,26 @@ class RedisStore(MemshelfStore):
         return done
 
 
-def key_batches(client: redis.Redis, pattern: str, size: int = 1000) -> Iterator[list[bytes]]:
-    """Keys matching ``pattern`` (SCAN, never KEYS), in lists of up to ``size``."""
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=pattern, count=size):
-        batch.append(key)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def drop_prefix(client: redis.Redis, prefix: str) -> None:
-    """Drop a store's two indexes and unlink every key under ``prefix``."""
-    import redis
-
-    for name in (f"{prefix}:items", f"{prefix}:vectors"):
-        with contextlib.suppress(redis.ResponseError):  # never created
-            client.execute_command("FT.DROPINDEX", name)  # type: ignore[no-untyped-call]
-    for batch in key_batches(client, f"{prefix}:*"):
-        client.unlink(*batch)
-
-
-def password_args(url: str, password: str | None) -> dict[str, str]:
-    """``{"password": …}`` when one is configured and the URL does not carry its own."""
-    netloc = url.split("://", 1)[-1].split("/", 1)[0]
-    return {"password": password} if password and "@" not in netloc else {}
-
-
-def connect(url: str, password: str | None = None) -> redis.Redis:
-    """A client for ``redis://`` / ``rediss://`` URLs; ``password`` fills in a URL without one."""
-    try:
-        import redis
-    except ImportError as exc:
-        raise ConfigurationError(
-            "The Redis backend needs the redis client: pip install 'memshelf[redis]'."
-        ) from exc
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigurationError(
-            f"A Redis URL starts with redis:// or rediss:// (got {redact(url)})."
-        )
-    kwargs: dict[str, Any] = {"protocol": 3, "decode_responses": False}
-    kwargs.update(password_args(url, password))
-    client = redis.Redis.from_url(url, **kwargs)
-    try:
-        client.ping()
-    except redis.AuthenticationError as exc:
-        raise ConfigurationError(
-            f"Redis at {redact(url)} (URL hash) refused the password; set it in the URL "
-            "(redis://:PASSWORD@host:6379/0) or MEMSHELF_REDIS_PASSWORD."
-        ) from exc
-    except redis.ConnectionError as exc:
-        raise ConfigurationError(
-            f"Cannot reach Redis at {redact(url)} (URL hash): {type(exc).__name__}. Is it running? "
-            "For a local one: memshelf redis-server."
-        ) from exc
-    return client
+def _growing_scan(
+    fetch_page: Callable[[int, int], list[dict[bytes, Any]]],
+    accept: Callable[[dict[bytes, Any]], _Row | None],
+    want: int,
+) -> Iterator[_Row]:
+    """Up to ``want`` accepted rows of a filtered listing, in pages growing fourfold: a
+    filter the server could not narrow may reject most rows, and every page is a sort."""
+    offset, page, produced = 0, max(want, 64), 0
+    while True:
+        batch = fetch_page(offset, page)
+        for raw in batch:
+            row = accept(raw)
+            if row is not None:
+                yield row
+                produced += 1
+                if produced >= want:
+                    return
+        if len(batch) < page:
+            return
+        offset, page = offset + page, min(page * 4, max(_SCAN_PAGE, want))
 
 
 __all__ = ["RedisStore", "connect", "drop_prefix", "item_id", "password_args"]
