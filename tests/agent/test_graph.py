@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,26 @@ from memshelf.llm.fake import ScriptedChatModel, rule_based_chat_model
 from memshelf.memory import list_facts
 from memshelf.stores.sqlite import SqliteStore
 
+_BUILT: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_agents(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every agent ``_agent`` built is closed after its test (its writer thread too),
+    while the test's store is still open: requested here, it is torn down after this."""
+    if "store" in request.fixturenames:
+        request.getfixturevalue("store")
+    yield
+    while _BUILT:
+        close_agent(_BUILT.pop())
+
 
 def _agent(store: SqliteStore, saver: InMemorySaver, model: Any, settings: Settings, tools=None):
-    return build_agent(
+    graph = build_agent(
         store=store, checkpointer=saver, model=model, tools=tools or [], settings=settings
     )
+    _BUILT.append(graph)
+    return graph
 
 
 def test_fact_told_in_one_thread_is_recalled_in_another(
@@ -413,3 +429,44 @@ async def test_cancelled_async_set_up_closes_what_its_thread_built(
     while not (stores and _closed(stores[0])) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert stores and _closed(stores[0])
+
+
+class _SlowWriter:
+    """A writer whose earlier memories are never ready in time (wait() times out)."""
+
+    def __init__(self) -> None:
+        self.waited: list[str] = []
+
+    def submit(self, job: Any) -> None:
+        pass
+
+    def status(self, user_id: str, thread_id: str) -> Any:
+        raise NotImplementedError
+
+    def wait(
+        self, user_id: str, thread_id: str | None = None, timeout: float | None = None
+    ) -> bool:
+        self.waited.append(user_id)
+        return False
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+def test_recall_that_gives_up_waiting_tells_the_model(
+    store: SqliteStore, saver: InMemorySaver, agent_settings: Settings
+) -> None:
+    from memshelf.agent.nodes import PENDING_NOTE
+
+    model = rule_based_chat_model()
+    writer = _SlowWriter()
+    graph = build_agent(
+        store=store, checkpointer=saver, model=model, settings=agent_settings, writer=writer
+    )
+    try:
+        run_turn(graph, "u", "t", "where do I deploy?")
+    finally:
+        close_agent(graph)
+    assert writer.waited and set(writer.waited) == {"u"}
+    prompt = "\n".join(str(m.content) for m in model.calls[-1] if isinstance(m, SystemMessage))
+    assert PENDING_NOTE in prompt

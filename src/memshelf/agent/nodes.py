@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal, Optional
 
@@ -17,6 +18,12 @@ from memshelf.errors import MessageTooLargeError
 from memshelf.memory import ExtractionJob, MemoryWriter, quote_facts, recall
 
 RECALL_WAIT_S = 60.0  # longest a turn waits for the previous turns' memories
+PENDING_NOTE = (
+    "Some of the user's latest messages are still being saved to memory and are not in "
+    "the facts above; if the answer depends on something the user said recently in another "
+    "conversation, say you may not have it yet rather than guess."
+)
+log = logging.getLogger(__name__)
 
 
 def last_human(messages: Sequence[BaseMessage]) -> HumanMessage | None:
@@ -62,16 +69,25 @@ class Nodes:
         message = last_human(state["messages"])
         if message is not None:
             check_message(str(message.text), self.max_message_chars)
-        if self.writer is not None:  # read-your-writes: what earlier turns taught is in
-            self.writer.wait(user_id, timeout=RECALL_WAIT_S)
+        pending = False
+        # read-your-writes: what earlier turns taught is in, or the model is told it is not
+        if self.writer is not None and not self.writer.wait(user_id, timeout=RECALL_WAIT_S):
+            pending = True
+            log.warning(
+                "recall gave up waiting %.0f s for this user's pending memories", RECALL_WAIT_S
+            )
         facts = recall(store, user_id, str(message.text), k=self.recall_k) if message else []
         return {
             "recalled": [{"key": f.key, "text": f.shown, "score": f.score} for f in facts],
+            "memory_pending": pending,
             "tool_rounds": 0,
         }
 
     def prompt(self, state: AgentState) -> list[BaseMessage]:
-        facts = SystemMessage(quote_facts([f["text"] for f in state.get("recalled") or []]))
+        block = quote_facts([f["text"] for f in state.get("recalled") or []])
+        if state.get("memory_pending"):
+            block += "\n" + PENDING_NOTE
+        facts = SystemMessage(block)
         messages = list(state["messages"])
         if not self.facts_last:
             return [SystemMessage(SYSTEM_PROMPT + "\n\n" + str(facts.content)), *messages]

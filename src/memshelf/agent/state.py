@@ -8,7 +8,9 @@ from langgraph.graph import MessagesState
 
 
 class AgentState(MessagesState):
-    """``recalled`` is replaced every turn; only ``messages`` accumulate in the thread."""
+    """``recalled`` is replaced every turn; only ``messages`` accumulate in the thread.
+    ``memory_pending``: recall stopped waiting for this user's earlier messages to be saved."""
 
     recalled: list[dict[str, Any]]
+    memory_pending: bool
     tool_rounds: int
