@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_run_on_tiny_conversation_finds_the_evidence(data: Path) -> None:
     assert r["1"] <= r["2"] <= r["5"]
     # only D1:3 mentions a sister, so that single-hop question is answered at rank 1
     assert report["by_category"]["4"]["1"] >= 0.5
-    assert set(report["baselines"]) == {"bm25", "dense_inmemory"}
+    assert set(report["baselines"]) == {"bm25", "dense_inmemory", "bm25_doc", "dense_inmemory_doc"}
     assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
 
 
@@ -194,7 +195,7 @@ def test_duplicate_turns_do_not_break_the_dense_baseline(tmp_path: Path) -> None
     """LangGraph's InMemoryStore fails on a batch with repeated texts; the harness must not."""
     import copy
 
-    raw = copy.deepcopy(TINY)
+    raw: list[dict[str, Any]] = copy.deepcopy(TINY)
     session = raw[0]["conversation"]["session_1"]
     session += [
         {"speaker": "Ben", "dia_id": "D1:4", "text": "Thanks!"},

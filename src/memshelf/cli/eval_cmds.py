@@ -30,6 +30,32 @@ def locomo(
         bool,
         typer.Option("--baselines/--no-baselines", help="Also score BM25 and dense InMemoryStore."),
     ] = True,
+    cv: Annotated[
+        bool,
+        typer.Option(
+            "--cv", help="Leave-one-conversation-out tuning over the candidate configurations."
+        ),
+    ] = False,
+    keyword_weight: Annotated[
+        float | None, typer.Option("--keyword-weight", help="Store fusion weight (default 0.3).")
+    ] = None,
+    diversity: Annotated[
+        float | None, typer.Option("--diversity", help="MMR weight of the reranking, 0-1.")
+    ] = None,
+    pool: Annotated[
+        int | None, typer.Option("--pool", help="Candidates fetched per wanted result.")
+    ] = None,
+    speaker_boost: Annotated[
+        float | None,
+        typer.Option("--speaker-boost", help="Boost for the speaker a question names."),
+    ] = None,
+    embed_cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--embed-cache",
+            help="Keep document vectors in this SQLite file between runs (with --cv: queries too).",
+        ),
+    ] = None,
 ) -> None:
     """Evidence recall@k of memshelf vs BM25 and dense InMemoryStore, plus a PNG plot."""
     from rich.progress import Progress
@@ -40,25 +66,61 @@ def locomo(
 
     if mode not in ("turns", "facts"):
         raise typer.BadParameter("use --mode turns or --mode facts")
+    if cv and mode != "turns":
+        raise typer.BadParameter("--cv tunes turn retrieval: use it with --mode turns")
     settings = build_settings(model=model)
     picked = select(load(data), conversations)
     embedder, dims = from_settings(settings)
+    if embed_cache is not None:
+        from memshelf.eval.embcache import DiskCachedEmbeddings
+
+        embedder = DiskCachedEmbeddings(embedder, dims, embed_cache, queries=cv)
+    if cv:
+        from memshelf.eval.cv import cv_markdown, run_cv
+
+        try:
+            report = run_cv(
+                picked, embedder, dims, ks=[int(x) for x in k.split(",")], baselines=baselines
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(cv_markdown(report))
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(report, indent=2) + "\n")
+            typer.echo(f"report: {json_out}")
+        return
     chat = None
     if mode == "facts":
         from memshelf.llm import chat_model
 
         chat = chat_model(settings=settings)
+    from dataclasses import replace
+
+    from memshelf.eval.runner import LOCOMO_RANKING
+
+    try:
+        ranking = replace(
+            LOCOMO_RANKING,
+            diversity=LOCOMO_RANKING.diversity if diversity is None else diversity,
+            pool=LOCOMO_RANKING.pool if pool is None else pool,
+            subject_boost=LOCOMO_RANKING.subject_boost if speaker_boost is None else speaker_boost,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     total = sum(len(c.scored_questions()) for c in picked)
     with Progress(transient=True) as bar:
         task = bar.add_task("questions", total=total)
         report = run_locomo(
             picked,
-            CachedDocuments(embedder, dims),
+            embedder if embed_cache is not None else CachedDocuments(embedder, dims),
             dims,
             ks=[int(x) for x in k.split(",")],
             mode=mode,
             model=chat,
             limit_sessions=limit_sessions,
+            keyword_weight=keyword_weight,
+            ranking=ranking,
             baselines=baselines,
             progress=lambda n: bar.advance(task, n),
         )

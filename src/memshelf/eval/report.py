@@ -7,6 +7,13 @@ from typing import Any
 
 from memshelf.eval.locomo import CATEGORY_NAMES
 
+BASELINE_LABELS = {
+    "bm25": "BM25, raw turns",
+    "dense_inmemory": "dense InMemoryStore, raw turns",
+    "bm25_doc": "BM25, memshelf's document text",
+    "dense_inmemory_doc": "dense InMemoryStore, memshelf's document text",
+}
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
@@ -25,7 +32,8 @@ def markdown(report: dict[str, Any]) -> str:
         "| memshelf (hybrid) | " + " | ".join(_pct(report["recall"][k]) for k in ks) + " |",
     ]
     for name, base in (report.get("baselines") or {}).items():
-        lines.append(f"| {name} | " + " | ".join(_pct(base["recall"][k]) for k in ks) + " |")
+        label = BASELINE_LABELS.get(name, name)
+        lines.append(f"| {label} | " + " | ".join(_pct(base["recall"][k]) for k in ks) + " |")
     lines += [
         "",
         "| category | " + " | ".join(f"R@{k}" for k in ks) + " |",

@@ -27,10 +27,15 @@ from memshelf.eval.bm25 import BM25
 from memshelf.eval.locomo import Conversation, Turn
 from memshelf.eval.metrics import evidence_recall, percentile
 from memshelf.memory import extract_facts
+from memshelf.memory.recall import Ranking, search_ranked
 from memshelf.namespaces import memories_namespace
 from memshelf.stores.sqlite import SqliteStore
 
 Progress = Callable[[int], None]
+# The reranking `memshelf eval locomo` uses unless told otherwise: chosen by
+# leave-one-conversation-out on locomo-dev (benchmarks/locomo_cv.py, BENCHMARKS.md):
+# +0.1 for turns of the speaker a question names, over 50 candidates for the top 25.
+LOCOMO_RANKING = Ranking(pool=2, subject_boost=0.1)
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,12 @@ class Item:
     text: str
     sources: list[str]
     window: str | None = None
+    speaker: str | None = None
 
 
 def turn_items(conv: Conversation, fmt: TurnFormat) -> list[Item]:
     return [
-        Item(fmt.render(conv.turns, i), [t.dia_id], fmt.render_window(conv.turns, i))
+        Item(fmt.render(conv.turns, i), [t.dia_id], fmt.render_window(conv.turns, i), t.speaker)
         for i, t in enumerate(conv.turns)
     ]
 
@@ -92,52 +98,119 @@ def fact_items(conv: Conversation, model: BaseChatModel, sessions: int | None) -
         if wanted is not None and turn.session not in wanted:
             continue
         for fact in extract_facts(model, turn.text, at=turn.date, speaker=turn.speaker):
-            items.append(Item(f"({turn.date}) {fact.text}", [turn.dia_id]))
+            items.append(Item(f"({turn.date}) {fact.text}", [turn.dia_id], speaker=turn.speaker))
     return items
 
 
 def _load(store: BaseStore, user: str, items: list[Item]) -> None:
-    """One batch of puts; for InMemoryStore, batches in which no text repeats.
+    """One batch of puts; for InMemoryStore, batches in which no indexed text repeats.
 
     LangGraph's InMemoryStore (1.2.x) fails on a batch holding two items with the same
     text ("Number of embeddings (n) does not match number of indices (n+1)"): it embeds
     each distinct text once, then pairs vectors and items by position. LoCoMo repeats
-    short turns ("Thanks!"), so its puts are split into duplicate-free batches: every
-    item is stored and embedded exactly as before, so what it measures is unchanged.
+    short turns ("Thanks!"), so its puts are split into batches in which no text (of any
+    indexed field) occurs twice: every item is stored and embedded exactly as before,
+    so what it measures is unchanged.
     """
     ns = memories_namespace(user)
     values = [{"text": it.text, "dia_ids": it.sources} for it in items]
     for value, it in zip(values, items, strict=True):
         if it.window:
             value["window"] = it.window
+        if it.speaker:
+            value["speaker"] = it.speaker
     ops = [PutOp(ns, f"i{n}", v, index=None, ttl=None) for n, v in enumerate(values)]
     if not isinstance(store, InMemoryStore):
         store.batch(ops)
         return
-    batches: list[tuple[set[str], list[PutOp]]] = []
-    for op in ops:
-        text = str(op.value["text"]) if op.value else ""
-        batch = next((b for b in batches if text not in b[0]), None)
-        if batch is None:
-            batch = (set(), [])
-            batches.append(batch)
-        batch[0].add(text)
-        batch[1].append(op)
-    for _, part in batches:
+    for part in distinct_text_batches(ops):
         store.batch(part)
 
 
-def _search(store: BaseStore, user: str, question: str, k: int) -> list[list[str]]:
-    hits = store.search(memories_namespace(user), query=question, limit=k)
+def distinct_text_batches(ops: Sequence[PutOp]) -> list[list[PutOp]]:
+    """The puts in order, split so that no batch holds one text twice (see :func:`_load`).
+
+    An item whose window equals its own text (a one-turn session) is indexed by its
+    text alone: the same vector, so the same score."""
+    batches: list[tuple[set[str], list[PutOp]]] = []
+    for op in ops:
+        value = op.value or {}
+        fields = [f for f in ("text", "window") if value.get(f)]
+        if len(fields) == 2 and value["text"] == value["window"]:
+            fields = ["text"]
+            op = PutOp(op.namespace, op.key, op.value, index=fields, ttl=op.ttl)
+        texts = {str(value[f]) for f in fields}
+        batch = next((b for b in batches if b[0].isdisjoint(texts)), None)
+        if batch is None:
+            batch = (set(), [])
+            batches.append(batch)
+        batch[0].update(texts)
+        batch[1].append(op)
+    return [part for _, part in batches]
+
+
+def _search(
+    store: BaseStore, user: str, question: str, k: int, ranking: Ranking | None = None
+) -> list[list[str]]:
+    hits = search_ranked(store, memories_namespace(user), question, k, ranking)
     return [list(h.value.get("dia_ids", [])) for h in hits]
 
 
+class _QueryMemo(Embeddings):
+    """One query vector per question for every baseline store (their latency is not reported)."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+        self.memo: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        if text not in self.memo:
+            self.memo[text] = self.inner.embed_query(text)
+        return self.memo[text]
+
+
+BASELINES = ("bm25", "dense_inmemory", "bm25_doc", "dense_inmemory_doc")
+
+
+def baseline_rankings(
+    conv: Conversation, fmt: TurnFormat, embedder: Embeddings, dims: int, top: int
+) -> dict[str, list[list[list[str]]]]:
+    """Per baseline, per scored question: the sources of its top results.
+
+    ``bm25`` and ``dense_inmemory`` see raw ``speaker: text`` turns, as the published
+    numbers do; the ``_doc`` twins see the very texts memshelf indexes (date, and the
+    window of neighbouring turns as a second field), so a comparison can tell the
+    document format from the ranking."""
+    user = conv.sample_id
+    queries = _QueryMemo(embedder)
+    raw = turn_items(conv, TurnFormat(date=False, window=0))
+    doc = turn_items(conv, fmt)
+    out: dict[str, list[list[list[str]]]] = {name: [] for name in BASELINES}
+    for suffix, items, fields in (("", raw, ["text"]), ("_doc", doc, fmt.fields)):
+        dense = InMemoryStore(index={"embed": queries, "dims": dims, "fields": fields})
+        _load(dense, user, items)
+        bm25 = BM25(["\n".join(t for t in (it.text, it.window) if t) for it in items])
+        for q in conv.scored_questions():
+            out["dense_inmemory" + suffix].append(_search(dense, user, q.question, top))
+            out["bm25" + suffix].append([items[i].sources for i in bm25.top(q.question, top)])
+    return out
+
+
 def turn_store(
-    conv: Conversation, embedder: Embeddings, dims: int, fmt: TurnFormat | None = None
+    conv: Conversation,
+    embedder: Embeddings,
+    dims: int,
+    fmt: TurnFormat | None = None,
+    keyword_weight: float | None = None,
 ) -> SqliteStore:
     """A fresh in-process store holding one conversation's turns on the user ``sample_id``."""
     fmt = fmt or TurnFormat()
-    store = SqliteStore(":memory:", index={"embed": embedder, "dims": dims, "fields": fmt.fields})
+    options: dict[str, Any] = {} if keyword_weight is None else {"keyword_weight": keyword_weight}
+    index: Any = {"embed": embedder, "dims": dims, "fields": fmt.fields}
+    store = SqliteStore(":memory:", index=index, **options)
     _load(store, conv.sample_id, turn_items(conv, fmt))
     return store
 
@@ -176,18 +249,20 @@ def run_locomo(
     model: BaseChatModel | None = None,
     limit_sessions: int | None = None,
     keyword_weight: float | None = None,
+    ranking: Ranking | None = None,
     baselines: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evidence recall@k for memshelf (and the baselines) over the given conversations."""
     fmt = fmt or TurnFormat()
+    ranking = ranking or LOCOMO_RANKING
     top = max(ks)
-    ours, bm25_scores, dense_scores = Scores(ks), Scores(ks), Scores(ks)
+    ours = Scores(ks)
+    base = {name: Scores(ks) for name in BASELINES}
     latencies: list[float] = []
     questions = 0
     options: dict[str, Any] = {} if keyword_weight is None else {"keyword_weight": keyword_weight}
     index: Any = {"embed": embedder, "dims": dims, "fields": fmt.fields}
-    plain_index: Any = {"embed": embedder, "dims": dims, "fields": ["text"]}
     for conv in conversations:
         if mode == "facts":
             if model is None:
@@ -198,25 +273,19 @@ def run_locomo(
         user = conv.sample_id
         with SqliteStore(":memory:", index=index, **options) as store:
             _load(store, user, items)
-            # Baselines see the raw turns, as the published numbers do.
-            raw = turn_items(conv, TurnFormat(date=False))
-            dense = InMemoryStore(index=plain_index) if baselines else None
-            if dense is not None:
-                _load(dense, user, raw)
-            bm25 = BM25([it.text for it in raw]) if baselines else None
             for q in conv.scored_questions():
                 start = time.perf_counter()
-                ranked = _search(store, user, q.question, top)
+                ranked = _search(store, user, q.question, top, ranking)
                 latencies.append(time.perf_counter() - start)
                 ours.add(q.category, q.evidence, ranked)
-                if dense is not None and bm25 is not None:
-                    dense_scores.add(q.category, q.evidence, _search(dense, user, q.question, top))
-                    bm25_scores.add(
-                        q.category, q.evidence, [raw[i].sources for i in bm25.top(q.question, top)]
-                    )
                 questions += 1
                 if progress:
                     progress(1)
+        if baselines:
+            scored = conv.scored_questions()
+            for name, rows in baseline_rankings(conv, fmt, embedder, dims, top).items():
+                for q, ranked in zip(scored, rows, strict=True):
+                    base[name].add(q.category, q.evidence, ranked)
     report: dict[str, Any] = {
         "mode": mode,
         "questions": questions,
@@ -226,10 +295,13 @@ def run_locomo(
             "p95": percentile(latencies, 95) * 1000,
         },
         "format": fmt.__dict__,
+        "keyword_weight": keyword_weight,
+        "ranking": {
+            "diversity": ranking.diversity,
+            "pool": ranking.pool,
+            "subject_boost": ranking.subject_boost,
+        },
     }
     if baselines:
-        report["baselines"] = {
-            "bm25": bm25_scores.summary(),
-            "dense_inmemory": dense_scores.summary(),
-        }
+        report["baselines"] = {name: scores.summary() for name, scores in base.items()}
     return report

@@ -9,13 +9,16 @@ Ties in relevance go to the more recently confirmed memory.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 
 from memshelf.memory.types import CURRENT, KIND_FACT, RecalledFact
 from memshelf.namespaces import memories_namespace
+from memshelf.stores._query import content_words, jaccard
 
 DEFAULT_K = 5
 DEFAULT_CHAR_BUDGET = 1200  # ~300 tokens: room for facts without crowding a small context
@@ -34,6 +37,82 @@ _ABOUT_ME = re.compile(
 def asks_about_me(message: str) -> bool:
     """ "What do you know about me?": a request for the shelf, not a similarity query."""
     return bool(_ABOUT_ME.search(message))
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How store hits are reordered after the store's hybrid search.
+
+    ``diversity`` is the weight of a maximal-marginal-relevance step over word
+    overlap: an item that repeats one already ranked above it (a turn whose
+    window vector covers the same lines as its neighbour's) gives way to one
+    that adds something, so evidence spread over several places fits in the
+    top k. ``pool`` is how many candidates per wanted result are fetched for it.
+    ``subject_boost`` is added to an item whose ``subject_field`` (who said or
+    is the subject of it) is named in the query: a name that occurs in most
+    items tells keyword search nothing, but says whose memories are meant.
+    """
+
+    diversity: float = 0.0
+    pool: int = 1
+    subject_boost: float = 0.0
+    subject_field: str = "speaker"
+    fields: tuple[str, ...] = ("text", "window")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ValueError(f"Ranking.diversity must be in [0, 1], got {self.diversity}.")
+        if self.pool < 1:
+            raise ValueError(f"Ranking.pool must be at least 1, got {self.pool}.")
+        if not 0.0 <= self.subject_boost <= 1.0:
+            raise ValueError(f"Ranking.subject_boost must be in [0, 1], got {self.subject_boost}.")
+
+
+def _words(value: Mapping[str, Any], fields: Sequence[str]) -> frozenset[str]:
+    return content_words(" ".join(str(value.get(f) or "") for f in fields))
+
+
+def rerank(hits: Sequence[SearchItem], query: str, k: int, ranking: Ranking) -> list[SearchItem]:
+    """The best k hits by score (plus the subject boost) minus ``diversity`` times their
+    word overlap with the hits ranked above them."""
+    base = [float(h.score or 0.0) for h in hits]
+    if ranking.subject_boost > 0:
+        named = {w.lower() for w in re.findall(r"\w+", query)}
+        for i, hit in enumerate(hits):
+            subject = str(hit.value.get(ranking.subject_field) or "").lower()
+            if subject and subject.split()[0] in named:
+                base[i] += ranking.subject_boost
+    if ranking.diversity <= 0 or len(hits) <= 1:
+        order = sorted(range(len(hits)), key=lambda i: -base[i])
+        return [hits[i] for i in order[:k]]
+    words = [_words(h.value, ranking.fields) for h in hits]
+    overlap = [0.0] * len(hits)
+    left = list(range(len(hits)))
+    chosen: list[int] = []
+    while left and len(chosen) < k:
+        best = max(left, key=lambda i: base[i] - ranking.diversity * overlap[i])
+        left.remove(best)
+        chosen.append(best)
+        for i in left:
+            overlap[i] = max(overlap[i], jaccard(words[i], words[best]))
+    return [hits[i] for i in chosen]
+
+
+def search_ranked(
+    store: BaseStore,
+    namespace: tuple[str, ...],
+    query: str,
+    limit: int,
+    ranking: Ranking | None = None,
+    filter: dict[str, Any] | None = None,
+) -> list[SearchItem]:
+    """One store search reordered by ``ranking``: shared by the agent's recall and the eval."""
+    ranking = ranking or DEFAULT_RANKING
+    hits = store.search(namespace, query=query, filter=filter, limit=limit * ranking.pool)
+    return rerank(hits, query, limit, ranking)
+
+
+DEFAULT_RANKING = Ranking()
 
 
 def _age_days(item: Item, now: datetime) -> float:

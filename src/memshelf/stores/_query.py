@@ -208,3 +208,29 @@ def fuse(dense: float | None, keyword: float | None, keyword_weight: float) -> f
     if dense is None:
         return keyword_weight * (keyword or 0.0)
     return (1.0 - keyword_weight) * dense + keyword_weight * (keyword or 0.0)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The distinct lower-cased non-stopwords of a text: what near-duplicate checks compare."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """Overlap of two word sets in [0, 1] (0 when both are empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Any]], k: int = 60
+) -> list[tuple[Any, float]]:
+    """(key, score) best first, score = the sum of 1/(k + rank) over the rankings.
+
+    Scale-free (Cormack et al., 2009): a keyword score and a cosine never have to be
+    put on one scale. Ties keep the order of first appearance."""
+    score: dict[Any, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking):
+            score[key] = score.get(key, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(score.items(), key=lambda pair: -pair[1])
