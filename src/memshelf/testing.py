@@ -129,12 +129,13 @@ def redis_process(
     directory: Path | None = None,
     extra_args: list[str] | None = None,
     modules: bool = True,
+    port: int | None = None,
 ) -> Iterator[RedisProcess]:
     """Like :func:`redis_server` but yields the process, for crash and restart tests."""
     owned = directory is None
     path = Path(tempfile.mkdtemp(prefix="memshelf-redis-")) if directory is None else directory
     proc = RedisProcess(
-        free_port(), path, appendonly, appendfsync, list(extra_args or []), modules
+        port or free_port(), path, appendonly, appendfsync, list(extra_args or []), modules
     ).start()
     try:
         yield proc

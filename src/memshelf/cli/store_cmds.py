@@ -41,13 +41,24 @@ def redis_server(
     fsync: Annotated[
         str, typer.Option("--fsync", help="appendfsync: always, everysec or no.")
     ] = "everysec",
+    port: Annotated[
+        int | None, typer.Option("--port", help="TCP port (default: a free one, printed).")
+    ] = None,
 ) -> None:
-    """Run a local Redis 8 with the query engine on 127.0.0.1 until Ctrl-C (development)."""
+    """Run a local Redis 8 with the query engine on 127.0.0.1 until Ctrl-C or SIGTERM
+    (development); either stops the server and removes a temporary data directory."""
+    import signal
     import time
 
     from memshelf.testing import redis_process
 
-    with redis_process(appendonly=appendonly, appendfsync=fsync, directory=directory) as proc:
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    with redis_process(
+        appendonly=appendonly, appendfsync=fsync, directory=directory, port=port
+    ) as proc:
         typer.echo(f"Redis with the query engine at {proc.url} (data in {proc.directory})")
         typer.echo(f"use it: MEMSHELF_STORE_URL={proc.url} memshelf demo   (Ctrl-C stops)")
         try:
