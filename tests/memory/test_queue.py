@@ -389,3 +389,83 @@ def test_two_users_with_the_same_thread_and_message_ids_are_two_jobs(
     assert facts(store, "alice") == ["I live in Lisbon"]
     assert facts(store, "bob") == ["I live in Oslo"]
     assert writer.status("alice", "t1").outcomes != writer.status("bob", "t1").outcomes
+
+
+class _Killed(BaseException):
+    """A process killed mid-submit: not an Exception, so submit's own undo never runs."""
+
+
+def _killed_before_queueing(writer: RedisJobWriter, text: str) -> None:
+    """Submit, with the process 'killed' just before the task reaches pydocket."""
+    real = writer._docket.add
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        writer._docket.add = real  # type: ignore[method-assign]
+        raise _Killed
+
+    writer._docket.add = die  # type: ignore[method-assign]
+    with pytest.raises(_Killed):
+        writer.submit(job(text))
+
+
+def test_a_submit_killed_before_queueing_is_extracted_when_submitted_again(
+    settings: Settings, store: Any, writer: RedisJobWriter
+) -> None:
+    _killed_before_queueing(writer, "I grow tomatoes.")
+    model = Model()
+    with worker(settings, store, model):
+        writer.submit(job("I grow tomatoes."))  # the retry after the crash is not a duplicate
+        assert writer.wait("alice", timeout=WAIT_S)
+        writer.submit(job("I grow tomatoes."))  # once extracted, it is one
+        assert writer.backlog().queued == 0
+    assert len(model.extractions) == 1 and facts(store) == ["I grow tomatoes"]
+
+
+def test_a_stranded_message_is_queued_again_by_a_wait_without_timeout(
+    settings: Settings, store: Any, writer: RedisJobWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(q, "REPAIR_AFTER_S", 0.0, raising=False)
+    monkeypatch.setattr(q, "REPAIR_EVERY_S", 0.1, raising=False)
+    monkeypatch.setattr(q, "SWEEP_EVERY_S", 3600.0, raising=False)  # only wait() repairs
+    _killed_before_queueing(writer, "I play the cello.")
+    with worker(settings, store, Model()):
+        waiting = threading.Thread(target=writer.wait, args=("alice",), daemon=True)
+        waiting.start()  # what /v1/me/forget does: no timeout
+        waiting.join(WAIT_S)
+        assert not waiting.is_alive()
+    assert facts(store) == ["I play the cello"]
+
+
+def test_a_worker_sweep_queues_a_stranded_message_again(
+    settings: Settings, store: Any, writer: RedisJobWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(q, "REPAIR_AFTER_S", 0.0, raising=False)
+    monkeypatch.setattr(q, "REPAIR_EVERY_S", 3600.0, raising=False)  # only the worker repairs
+    monkeypatch.setattr(q, "SWEEP_EVERY_S", 0.1, raising=False)
+    _killed_before_queueing(writer, "I sail.")
+    with worker(settings, store, Model()):
+        assert writer.wait("alice", timeout=WAIT_S)
+    assert facts(store) == ["I sail"]
+
+
+def test_pydockets_records_hold_hashes_not_user_or_thread_ids(
+    writer: RedisJobWriter,
+) -> None:
+    """pydocket pickles a task's arguments into Redis: they must not name the user."""
+    writer.submit(
+        job("I knit.", user_id="user-ssn-123", thread_id="thread-diary", message_id="msg-77")
+    )
+    stored: list[Any] = []
+    for key in writer._r.scan_iter(match=f"{writer.keys.docket}*", count=1000):
+        kind = writer._r.type(key)
+        if kind == b"hash":
+            stored.append(writer._r.hgetall(key))
+        elif kind == b"stream":
+            stored.append(writer._r.xrange(key))
+        elif kind == b"string":
+            stored.append(writer._r.get(key))
+    raw = repr(stored)
+    ids = q._Ids.of("user-ssn-123", "thread-diary", "msg-77")
+    assert ids.job in raw  # the task is there, under its hash
+    for secret in ("user-ssn-123", "thread-diary", "msg-77", "I knit"):
+        assert secret not in raw

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+import redis
 from memshelf.embeddings import FakeEmbedder
+from memshelf.errors import EmbedderMismatchError
 from memshelf.stores.redis import RedisStore, connect, drop_prefix, item_id
 
 DIMS = 64
@@ -151,3 +153,40 @@ def test_an_item_that_expires_during_embedding_gets_no_vectors_back(shelf: Opene
     assert _keys(store, "fading") == (item_key, [])
     assert store._r.exists(item_key) == 0
     _assert_vectors_of(store, "kept", "tea with milk")
+
+
+def test_a_reembed_stopped_part_way_is_refused_with_either_embedder_until_run_again(
+    shelf: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops at the second batch: half the vectors are the new embedder's.
+    Opening with either embedder must say so, and a second reembed finishes the switch."""
+    _old_store(shelf, **{f"k{i}": f"note {i} about tea" for i in range(6)})
+    store = shelf(FakeEmbedder(DIMS, seed=NEW_SEED), verify=False)
+    register = store._r.register_script
+
+    def flaky(source: str) -> Any:
+        script, calls = register(source), [0]
+
+        def run(**kwargs: Any) -> Any:
+            calls[0] += 1
+            if calls[0] == 2:
+                raise redis.ConnectionError("connection dropped (injected)")
+            return script(**kwargs)
+
+        return run
+
+    monkeypatch.setattr(store._r, "register_script", flaky)
+    with pytest.raises(redis.ConnectionError):
+        store.reembed(batch_size=2)
+    monkeypatch.undo()
+    for embed in (FakeEmbedder(DIMS), FakeEmbedder(DIMS, seed=NEW_SEED)):
+        with pytest.raises(EmbedderMismatchError, match=r"stopped part-way.*`memshelf reembed`"):
+            shelf(embed)
+    again = shelf(FakeEmbedder(DIMS, seed=NEW_SEED), verify=False)  # what `memshelf reembed` opens
+    assert again.reembed() == 6
+    reopened = shelf(FakeEmbedder(DIMS, seed=NEW_SEED))
+    for i in range(6):
+        _assert_vectors_of(reopened, f"k{i}", f"note {i} about tea")
+    assert reopened.search(NS, query="note 3 about tea", limit=1)[0].key == "k3"
+    with pytest.raises(EmbedderMismatchError, match="was built with"):
+        shelf(FakeEmbedder(DIMS))  # the old embedder is now simply another one

@@ -4,10 +4,14 @@ With a ``redis://`` store the service hands each remembered message to a Redis-b
 job queue instead of its in-process :class:`~memshelf.memory.writer.BackgroundWriter`:
 
 - :class:`RedisJobWriter` is the :class:`~memshelf.memory.writer.MemoryWriter` a service
-  process uses. ``submit`` queues one pydocket task per message under a key derived from
-  (user, thread, message id), behind a Redis ``SET NX`` marker, so a message submitted
-  twice — by a replay, a retry or another process — runs once. ``status`` and ``wait``
-  read the bookkeeping below, so they answer the same in every process.
+  process uses. ``submit`` records the message (one atomic script that skips a message
+  already open or done), then queues one pydocket task under a key derived from (user,
+  thread, message id); pydocket adds a key already queued or running once, so a message
+  submitted twice — by a replay, a retry or another process — runs once. A process
+  killed between the two steps leaves an open message with no task: submitting it again
+  queues the task, and so do ``wait`` and every worker (:func:`_repair`) once it is
+  ``REPAIR_AFTER_S`` old. ``status`` and ``wait`` read the bookkeeping below, so they
+  answer the same in every process.
 - :class:`ExtractionWorker` runs the tasks: ``memshelf worker`` runs one as its main
   loop, ``memshelf serve`` one in a thread of each service process (unless
   ``MEMSHELF_EXTRACTION_WORKER=false``). A task extracts its thread's unfinished
@@ -25,12 +29,15 @@ task whose worker died to another worker after ``redelivery_timeout``. Stopping 
 queued ones to the next worker. A batch's end is written in one transaction, so a
 worker killed mid-batch leaves it unfinished, and only then does it run again.
 
-Keys, all under the store's prefix ``P`` (``MEMSHELF_REDIS_PREFIX``); users, threads and
-messages appear only as hashes::
+Keys, all under the store's prefix ``P`` (``MEMSHELF_REDIS_PREFIX``). Users, threads and
+messages appear only as hashes, in key names and in the task arguments pydocket stores;
+the user's and thread's own ids, with the text, are only in ``P:extract:msg`` until the
+message is extracted::
 
-    P:jobs:*              pydocket's stream, schedule and run records (ids only)
-    P:extract:job:<j>     STRING "queued" | "done": one message's de-duplication marker
-    P:extract:msg:<t>     HASH   the thread's unfinished messages (text, previous reply)
+    P:jobs:*              pydocket's stream, schedule and run records (hashes only)
+    P:extract:job:<j>     STRING "done": one extracted message's de-duplication marker
+    P:extract:msg:<t>     HASH   the thread's unfinished messages (ids, text, previous reply)
+    P:extract:ids         HASH   every unfinished job's "<t> <u>" (to queue its task again)
     P:extract:ot:<t>      ZSET   the thread's unfinished jobs, in the order queued
     P:extract:ou:<u>      ZSET   the user's unfinished jobs (``wait(user)``)
     P:extract:open        ZSET   every unfinished job, by when it was queued (``backlog``)
@@ -86,6 +93,10 @@ STATUS_TTL_S = 7 * 24 * 3600  # how long a quiet thread's status is kept
 POLL_S = 0.05  # wait() polls Redis this often (the work happens in other processes)
 REDELIVERY = timedelta(seconds=30)  # a silent worker's job goes to another after this
 ENQUEUE_TIMEOUT_S = 30.0
+REPAIR_AFTER_S = 10.0  # an open job this old with no live task gets its task queued again
+REPAIR_EVERY_S = 1.0  # how often wait() looks for such jobs (a worker: SWEEP_EVERY_S)
+SWEEP_EVERY_S = 30.0
+_LIVE = ("scheduled", "queued", "running")  # pydocket states of a task still to run
 NO_WORKER_S = 15.0  # an endless wait() gives up once no worker has been alive this long
 
 _runner: contextvars.ContextVar[_Runner] = contextvars.ContextVar("memshelf_extraction_runner")
@@ -105,6 +116,7 @@ class _Keys:
         self.open = f"{self.root}:open"
         self.running = f"{self.root}:running"
         self.seq = f"{self.root}:seq"
+        self.ids = f"{self.root}:ids"
 
     def job(self, job_id: str) -> str:
         return f"{self.root}:job:{job_id}"
@@ -217,6 +229,7 @@ class RedisJobWriter:
         self._closed = False
         self._lock = threading.Lock()
         self._loop = _Loop("memshelf-queue")
+        self._record = self._r.register_script(_RECORD)
         try:
             self._docket = _open_docket(url, password, self.keys.docket)
             self._loop.run(self._docket.__aenter__(), ENQUEUE_TIMEOUT_S)
@@ -239,35 +252,25 @@ class RedisJobWriter:
                 raise RuntimeError("This memory writer is closed.")
             self._users.add(job.user_id)
         ids, k = _Ids.of(job.user_id, job.thread_id, job.message_id), self.keys
-        if not self._r.set(k.job(ids.job), "queued", nx=True, ex=MARKER_TTL_S):
-            return  # a duplicate: the first submit's job runs (or ran) for it
-        message = {
-            "user_id": job.user_id,
-            "thread_id": job.thread_id,
-            "message_id": job.message_id,
-            "text": job.text,
-            "previous": job.previous,
-            "at": job.at.isoformat(),
-        }
-        seq = int(self._r.incr(k.seq))  # the thread's order, whichever process queues
-        with self._r.pipeline(transaction=True) as p:
-            p.hset(k.messages(ids.thread), ids.job, json.dumps(message))
-            p.zadd(k.open, {ids.job: time.time()})
-            p.zadd(k.user_open(ids.user), {ids.job: seq})
-            p.zadd(k.thread_open(ids.thread), {ids.job: seq})
-            p.sadd(k.threads(ids.user), ids.thread)
-            p.expire(k.threads(ids.user), STATUS_TTL_S)
-            p.execute()
-        task = {
-            "user_id": job.user_id,
-            "thread_id": job.thread_id,
-            "message_id": job.message_id,
-            "thread_key": ids.thread,
-        }
+        fields = ("user_id", "thread_id", "message_id", "text", "previous")
+        message = {**{f: getattr(job, f) for f in fields}, "at": job.at.isoformat()}
+        # Record first, then queue: a crash in between leaves an open message that a
+        # resubmit, wait() or a worker's sweep queues again (never a marker without a job).
+        keys = [
+            k.job(ids.job), k.open, k.seq, k.messages(ids.thread), k.user_open(ids.user),
+            k.thread_open(ids.thread), k.threads(ids.user), k.ids,
+        ]  # fmt: skip
+        args: list[str | float] = [
+            ids.job, ids.thread, ids.user, json.dumps(message), time.time(), STATUS_TTL_S,
+        ]  # fmt: skip
+        recorded = int(self._record(keys=keys, args=args))
+        if recorded == 0:
+            return  # a duplicate of a message already extracted
         try:
-            self._loop.run(self._docket.add(TASK, key=ids.job)(**task), ENQUEUE_TIMEOUT_S)
-        except Exception as exc:  # not queued: undo the bookkeeping so a retry can queue it
-            _finish(self._r, k, ids, [ids.job], None, done=False)
+            self._loop.run(self._docket.add(TASK, key=ids.job)(**_task(ids)), ENQUEUE_TIMEOUT_S)
+        except Exception as exc:
+            if recorded == 1:  # not queued: undo the bookkeeping so a retry can queue it
+                _finish(self._r, k, ids, [ids.job], None, done=False)
             raise StoreError(
                 f"Could not queue the memory extraction on Redis ({type(exc).__name__}); "
                 "check that Redis is reachable."
@@ -292,8 +295,13 @@ class RedisJobWriter:
         key = k.user_open(ids.user) if thread_id is None else k.thread_open(ids.thread)
         deadline = None if timeout is None else time.monotonic() + timeout
         alone_since: float | None = None
+        repaired_at = time.monotonic()
         while self._r.zcard(key):
             now = time.monotonic()
+            if now - repaired_at >= REPAIR_EVERY_S:
+                repaired_at = now
+                jobs = [_text(j) for j in self._r.zrange(key, 0, 99)]
+                self._loop.run(_repair(self._docket, self._r, k, jobs), ENQUEUE_TIMEOUT_S)
             if deadline is not None and now >= deadline:
                 return False
             if deadline is None:
@@ -372,6 +380,56 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# submit's bookkeeping in one step. KEYS: marker, open, seq, messages, user open, thread
+# open, user's threads, ids; ARGV: job, thread, user, message, now, status TTL.
+# Returns 0 for a message already extracted (its marker says "done"), 2 for one already
+# open (its task may be missing: queue it again), 1 for a new one.
+_RECORD = """
+if redis.call('GET', KEYS[1]) == 'done' then return 0 end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 2 end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[5], seq, ARGV[1])
+redis.call('ZADD', KEYS[6], seq, ARGV[1])
+redis.call('HSET', KEYS[8], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+redis.call('SADD', KEYS[7], ARGV[2])
+redis.call('EXPIRE', KEYS[7], ARGV[6])
+return 1
+"""
+
+
+def _task(ids: _Ids) -> dict[str, str]:
+    """A job's task arguments: hashes only (pydocket keeps them pickled in Redis)."""
+    return {"job": ids.job, "thread": ids.thread, "user": ids.user}
+
+
+async def _repair(docket: Docket, r: redis.Redis, k: _Keys, jobs: list[str]) -> int:
+    """Queue the task again of each open job older than ``REPAIR_AFTER_S`` that pydocket
+    holds no live task for (its submit died between recording it and queueing it).
+    pydocket adds a key already queued or running once, and a task whose job is no
+    longer open does nothing, so a repair racing a submit or a worker is harmless."""
+    if not jobs:
+        return 0
+    oldest = time.time() - REPAIR_AFTER_S
+    with r.pipeline() as p:
+        p.zmscore(k.open, jobs)
+        p.hmget(k.ids, jobs)
+        scores, owners = p.execute()
+    repaired = 0
+    for job, score, owner in zip(jobs, scores, owners, strict=True):
+        if score is None or score > oldest or owner is None:
+            continue
+        execution = await docket.get_execution(job)
+        if execution is not None and execution.state.value in _LIVE:
+            continue
+        thread, user = _text(owner).split(" ")
+        await docket.add(TASK, key=job)(**_task(_Ids(job=job, thread=thread, user=user)))
+        log.warning("Queued a memory extraction again whose submit did not finish.")
+        repaired += 1
+    return repaired
+
+
 def _status(fields: Mapping[bytes, bytes], open_jobs: int) -> ThreadStatus:
     """A thread's status from its hash: running beats pending beats the last result."""
     text = {_text(k): _text(v) for k, v in fields.items()}
@@ -410,10 +468,11 @@ def _finish(
     with r.pipeline(transaction=True) as p:
         for job in jobs:
             if done:
-                p.set(k.job(job), "done", keepttl=True)
+                p.set(k.job(job), "done", ex=MARKER_TTL_S)
             else:
                 p.delete(k.job(job))
         p.zrem(k.open, *jobs)
+        p.hdel(k.ids, *jobs)
         p.srem(k.running, *jobs)
         p.zrem(k.user_open(thread.user), *jobs)
         p.zrem(k.thread_open(thread.thread), *jobs)
@@ -539,19 +598,20 @@ def _retry() -> Any:
 def _per_thread() -> Any:
     from docket import ConcurrencyLimit
 
-    return ConcurrencyLimit("thread_key", max_concurrent=1)
+    return ConcurrencyLimit("thread", max_concurrent=1)
 
 
 async def memshelf_extract(
-    user_id: str,
-    thread_id: str,
-    message_id: str,
-    thread_key: str,
+    job: str,
+    thread: str,
+    user: str,
     retry: Any = _retry(),  # noqa: B008 (pydocket reads its dependencies from the defaults)
     per_thread: Any = _per_thread(),  # noqa: B008
 ) -> None:
     """The pydocket task queued for each message: extract its thread's unfinished
-    messages, oldest first, up to and including this one.
+    messages, oldest first, up to and including this one. Its arguments are the job's,
+    thread's and user's hashes (pydocket stores them); the ids and text are read from
+    the thread's ``P:extract:msg`` hash.
 
     A batch takes every unfinished message of the thread (up to ``MAX_BATCH``), so later
     tasks often find their message done already; the per-thread limit lets one task of
@@ -565,9 +625,7 @@ async def memshelf_extract(
     runner = _runner.get(None)
     if runner is None:
         raise RuntimeError("memshelf_extract runs only inside an ExtractionWorker.")
-    ids = _Ids.of(user_id, thread_id, message_id)
-    if ids.thread != thread_key:
-        raise RuntimeError("memshelf_extract: thread_key does not match the thread.")
+    ids = _Ids(job=job, thread=thread, user=user)
     while True:
         work = asyncio.ensure_future(asyncio.to_thread(runner.drain, ids))
         try:
@@ -652,16 +710,32 @@ class ExtractionWorker:
             ) as worker,
         ):
             running = asyncio.create_task(worker.run_forever())
+            sweeping = asyncio.create_task(self._sweep(docket))
             self.ready.set()
             if on_ready is not None:
                 on_ready()
             stop = asyncio.create_task(stopping.wait())
             await asyncio.wait([running, stop], return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
+            sweeping.cancel()
             if running.done():  # the worker loop gave up on its own: say why
                 running.result()
             # Leaving the Worker block stops it taking jobs and waits for the running ones.
         await running
+
+    async def _sweep(self, docket: Docket) -> None:
+        """Every ``SWEEP_EVERY_S``, queue again the task of the oldest open jobs that have
+        none (see :func:`_repair`), so a message whose submit died is extracted even when
+        nobody submits or waits for it again."""
+        r, k = self._runner.r, self.keys
+        while True:
+            try:
+                limit = time.time() - REPAIR_AFTER_S
+                old = await asyncio.to_thread(r.zrangebyscore, k.open, "-inf", limit, 0, 100)
+                await _repair(docket, r, k, [_text(j) for j in old])
+            except Exception as exc:
+                log.warning("The sweep for stranded extraction jobs failed: %s", type(exc).__name__)
+            await asyncio.sleep(SWEEP_EVERY_S)
 
     def _request_stop(self) -> None:
         if self._loop is not None and self._stopping is not None:

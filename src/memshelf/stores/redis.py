@@ -52,6 +52,7 @@ from memshelf.config import redact
 from memshelf.errors import (
     ConfigurationError,
     EmbedderMismatchError,
+    EmbeddingError,
     MemshelfError,
     StoreError,
 )
@@ -128,6 +129,20 @@ def item_id(namespace: tuple[str, ...], key: str) -> str:
     ns = q.encode_ns(namespace)
     raw = f"{len(ns)}:{ns}{key}".encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+class ReembedUnfinishedError(EmbedderMismatchError):
+    """A reembed stopped part-way: the store holds vectors of two embedders."""
+
+    def __init__(self, stored: str, target: str, where: str) -> None:
+        self.stored, self.configured = stored, target
+        EmbeddingError.__init__(
+            self,
+            f"A `memshelf reembed` of the store at {where} from embedder {stored!r} to "
+            f"{target!r} stopped part-way: its vectors now come from both, and a search "
+            "would compare them. Run `memshelf reembed` again (with the embedder you want "
+            "configured): it re-embeds every item and finishes the switch.",
+        )
 
 
 # Items whose TTL a read re-arms: id -> (TTL in minutes, vector count, namespace).
@@ -290,6 +305,9 @@ class RedisStore(MemshelfStore):
 
     def _claim_embedder(self, meta: dict[str, str], verify: bool) -> None:
         stored = meta.get("embedder")
+        target = meta.get("reembedding")
+        if target is not None and verify:  # refuse both embedders until reembed finishes
+            raise ReembedUnfinishedError(stored or "", target, self._where())
         has_vectors = self._vector_count() > 0
         if stored and stored != self.embedder_id and verify and has_vectors:
             raise EmbedderMismatchError(stored, self.embedder_id or "", self._where())
@@ -692,7 +710,9 @@ class RedisStore(MemshelfStore):
         index spec). An item put meantime keeps the vectors its own put wrote;
         one deleted or expired meantime gets none; new vectors take the item's
         remaining TTL. Returns how many items got vectors here. The embedder is
-        recorded last.
+        recorded last; until then meta's ``reembedding`` names it, and opening the store
+        (with either embedder) raises :class:`ReembedUnfinishedError`: a reembed that
+        stops part-way leaves two embedders' vectors, and is run again to finish.
         """
         if self.embeddings is None:
             raise MemshelfError("reembed needs a store opened with an index (an embedder).")
@@ -704,6 +724,7 @@ class RedisStore(MemshelfStore):
                 found = q.texts_to_index(row.value, spec, self._fields)
                 snapshot[id_] = (_stamp(row.fields), [text for _, text in found])
         mat = self._embed_all([t for _, texts in snapshot.values() for t in texts], batch_size)
+        self._r.hset(self._meta_key, "reembedding", self.embedder_id or "")
         if self.meta("dims") != str(self.dims):
             self._drop_vector_index()
             self._create_index(self._vectors_index, f"{self.prefix}:v:", self._vector_schema())
@@ -718,9 +739,13 @@ class RedisStore(MemshelfStore):
             if vecs >= batch_size or len(batch) >= batch_size or n == len(snapshot):
                 done += int(swap(keys=batch, args=args))
                 batch, args, vecs = [], args[:1], 0
-        self._r.hset(
-            self._meta_key, mapping={"embedder": self.embedder_id or "", "dims": str(self.dims)}
-        )
+        with self._r.pipeline(transaction=True) as p:
+            p.hset(
+                self._meta_key,
+                mapping={"embedder": self.embedder_id or "", "dims": str(self.dims)},
+            )
+            p.hdel(self._meta_key, "reembedding")
+            p.execute()
         return done
 
 
@@ -746,4 +771,11 @@ def _growing_scan(
         offset, page = offset + page, min(page * 4, max(_SCAN_PAGE, want))
 
 
-__all__ = ["RedisStore", "connect", "drop_prefix", "item_id", "password_args"]
+__all__ = [
+    "RedisStore",
+    "ReembedUnfinishedError",
+    "connect",
+    "drop_prefix",
+    "item_id",
+    "password_args",
+]
