@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.store.base import BaseStore, Item
@@ -16,6 +17,8 @@ from langgraph.store.base import BaseStore, Item
 from memshelf.config import Settings
 from memshelf.errors import InvalidInputError, NamespaceError, NotFoundError
 from memshelf.memory import history
+from memshelf.memory.writer import ThreadStatus
+from memshelf.namespaces import owned_thread_id, threads_namespace
 from memshelf.ops import memories as ops
 from memshelf.ops.keys import KeyRing
 from memshelf.stores import open_store
@@ -204,3 +207,33 @@ def test_cli_import_writes_nothing_when_a_record_is_bad(tmp_path: Path) -> None:
     assert result.returncode == 2 and listed.returncode == 0
     assert "tomatoes" not in listed.stdout  # the old command had stored the first record
     assert "Record 1" in result.stderr
+
+
+class _FailedWriter:
+    """A writer whose last extraction failed with a provider message quoting the user."""
+
+    def status(self, user_id: str, thread_id: str) -> ThreadStatus:
+        return ThreadStatus(state="failed", error="RuntimeError: choked on 'my PIN is 7731'")
+
+
+def test_extraction_status_names_the_error_type_not_its_text(store: BaseStore) -> None:
+    store.put(threads_namespace("alice"), owned_thread_id("alice", "t"), {"thread_id": "t"})
+    writer: Any = _FailedWriter()
+    status = ops.extraction_status(store, writer, "alice", "t")
+    assert status.state == "failed" and status.error is not None
+    assert status.error.startswith("RuntimeError:") and "7731" not in status.error
+    assert writer.status("alice", "t").error.endswith("'my PIN is 7731'")  # not changed
+
+
+def test_store_put_and_import_check_engine_fields_depth_and_keys(store: BaseStore) -> None:
+    ns = ("memories", "alice")
+    for value in ({"version": 0}, {"version": 1.5}, {"text": None}, {"status": "deleted"}):
+        with pytest.raises(InvalidInputError):
+            ops.store_put(store, "alice", ns, "k", value)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        ops.store_put(store, "alice", ns, "k", {"v": [float("inf")]})
+    with pytest.raises(InvalidInputError, match="'/'"):
+        ops.import_memories(store, "alice", [{"key": "x/y", "value": {"text": "Alice hikes"}}])
+    ops.store_put(store, "alice", ns, "k", {"text": "Alice hikes", "version": 3, "mine": "x"})
+    assert ops.describe(ops.get_memory(store, "alice", "k"))["version"] == 3
+    assert store.search(("history", "alice")) != []  # recorded like any change

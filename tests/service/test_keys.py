@@ -10,7 +10,7 @@ from tests.service.conftest import Service
 def test_token_is_stored_only_as_a_hash(sqlite_service: Service) -> None:
     raw = sqlite_service.settings.default_store_path.read_bytes()
     for token in sqlite_service.keys.values():
-        secret = token.rsplit("_", 1)[1]
+        secret = token.split("_", 2)[2]
         assert secret.encode() not in raw
 
 

@@ -4,6 +4,7 @@ that cannot be parsed — never a 500."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,77 @@ def test_rate_limiter_refills_evenly() -> None:
     assert limiter.take("k") == 0.0
     assert limiter.take("k") > 0
     assert RateLimiter(0).take("k") == 0.0  # 0: no limit
+
+
+# --- odd input that used to reach a 500 (review of issue 13, finding 4) --------------------
+
+JSON = {"content-type": "application/json"}
+
+
+def _frames(text: str) -> list[tuple[str, str]]:
+    """(event, data) of each SSE frame."""
+    found = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            found.append((fields["event"], fields.get("data", "")))
+    return found
+
+
+@pytest.mark.parametrize("seen", ["\xb2".encode("latin-1"), b"9" * 5000, b"1" * 19])
+def test_a_last_event_id_this_service_never_sent_replays_from_the_start(
+    sqlite_service: Service, seen: bytes
+) -> None:
+    """'²' is a digit to str.isdigit and 5000 digits are too many for int(): both were 500."""
+    with sqlite_service.client("alice") as alice:
+        run = alice.post("/threads/lei/runs", json={**RUN, "if_not_exists": "create"}).json()
+        alice.get(f"/threads/lei/runs/{run['run_id']}/join")
+        path = f"/threads/lei/runs/{run['run_id']}/stream"
+        whole = alice.get(path)
+        again = alice.get(path, headers={"Last-Event-ID": seen})  # type: ignore[dict-item]
+        assert again.status_code == 200 and _frames(again.text) == _frames(whole.text)
+        resumed = alice.get(path, headers={"Last-Event-ID": "0"})
+        assert _frames(resumed.text) == _frames(whole.text)[1:]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"before": {"checkpoint_id": {"x": 1}}}, "'before'"),
+        ({"before": {"checkpoint_id": 7}}, "'before'"),
+        ({"metadata": {"a'": 1}}, "filter key"),
+        ({"metadata": {"": 1}}, "filter key"),
+    ],
+)
+def test_history_with_an_unusable_before_or_filter_is_422(
+    sqlite_service: Service, body: dict[str, object], named: str
+) -> None:
+    with sqlite_service.client("alice") as alice:
+        alice.post("/threads/h/runs/wait", json={**RUN, "if_not_exists": "create"})
+        answer = alice.post("/threads/h/history", json=body)
+        assert answer.status_code == 422 and named in answer.json()["detail"], answer.text
+        assert len(alice.post("/threads/h/history", json={"metadata": {"step": 1}}).json()) == 1
+
+
+def test_nan_in_a_run_input_never_makes_invalid_json(sqlite_service: Service) -> None:
+    """Python's parser takes NaN; /runs/wait then failed ("Out of range float") and the SSE
+    stream sent NaN, which no JSON parser reads. They are written as null."""
+    body = (
+        b'{"assistant_id": "agent", "if_not_exists": "create", "input": {"messages": [{"role":'
+        b' "user", "content": [{"type": "text", "text": "hello there", "x": NaN}]}]}}'
+    )
+    with sqlite_service.client("alice") as alice:
+        waited = alice.post("/threads/nan/runs/wait", content=body, headers=JSON)
+        assert waited.status_code == 200, waited.text
+        assert json.loads(waited.text, parse_constant=_refuse)["messages"][-1]["type"] == "ai"
+        streamed = alice.post("/threads/nan/runs/stream", content=body, headers=JSON)
+        for _event, data in _frames(streamed.text):
+            json.loads(data, parse_constant=_refuse)
+        for path in ("/threads/nan/state", "/threads/nan"):
+            shown = alice.get(path)
+            assert shown.status_code == 200
+            json.loads(shown.text, parse_constant=_refuse)
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"{constant} in a JSON answer")

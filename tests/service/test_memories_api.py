@@ -4,13 +4,22 @@ every change is in history, import is all or nothing."""
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from langchain_core.messages import BaseMessage
 from langgraph_sdk import get_sync_client
 
 from memshelf.agent.turn import run_turn
-from tests.service.conftest import Service
+from memshelf.llm.fake import rule_based_chat_model
+from memshelf.service import create_app
+from tests.service.conftest import Service, make_keys, running, service_settings
 
 
 def _add(http: httpx.Client, text: str, **extra: object) -> dict[str, object]:
@@ -225,3 +234,98 @@ def test_openapi_describes_every_memory_route(sqlite_service: Service) -> None:
             or ("204" in operation["responses"])
         )
     assert "Memory" in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("record", "named"),
+    [
+        ({"key": "export", "value": {"text": "Alice likes jazz"}}, "'/'"),
+        ({"key": "a/b", "value": {"text": "Alice likes jazz"}}, "'/'"),
+        ({"key": "k", "value": {"text": "Alice likes jazz", "version": "x"}}, "'version'"),
+        ({"key": "k", "value": {"text": "Alice likes jazz", "status": {"a": 1}}}, "'status'"),
+        ({"key": "k", "value": {"text": "Alice likes jazz", "pinned": "no"}}, "'pinned'"),
+        ({"key": "k", "value": {"text": "Alice likes jazz", "v": [[[[]]]] * 1}}, None),
+    ],
+)
+def test_import_refuses_what_the_api_could_not_read_back(
+    sqlite_service: Service, record: dict[str, Any], named: str | None
+) -> None:
+    """Such records were imported, then every listing answered 500 (or the memory could
+    not be reached at /v1/memories/{key})."""
+    with sqlite_service.client("alice") as alice:
+        answer = alice.post("/v1/memories/import", json=[record])
+        if named is None:  # the control: a shallow value of the caller's own is fine
+            assert answer.status_code == 200, answer.text
+            return
+        assert answer.status_code == 422 and named in answer.json()["detail"], answer.text
+        assert "Record 0" in answer.json()["detail"]
+        assert alice.get("/v1/memories", params={"status": "all"}).json()["total"] == 0
+    deep: Any = {}
+    for _ in range(70):
+        deep = {"d": deep}
+    with sqlite_service.client("alice") as alice:
+        too_deep = [{"key": "k", "value": {"text": "Alice likes jazz", "v": deep}}]
+        refused = alice.post("/v1/memories/import", json=too_deep)
+        assert refused.status_code == 422 and "64 levels" in refused.json()["detail"]
+
+
+SECRET = "hunter2-zebra-4471"  # what the user said, quoted back by a failing provider
+
+
+def _quoting(messages: list[BaseMessage], *_: Any) -> str:
+    raise RuntimeError(f"provider choked on {messages[-1].content!r}")
+
+
+def test_a_failing_provider_puts_no_user_text_in_logs_or_answers(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run log, the request log and the extraction status used to carry the
+    exception's text, which quoted the user's message."""
+    caplog.set_level(logging.DEBUG)
+    model = rule_based_chat_model()
+    answer_normally = model.respond
+
+    def respond(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        if SECRET in str(messages[-1].content):
+            _quoting(messages)
+        return answer_normally(messages, kwargs)
+
+    model.respond = respond
+    model.structured = _quoting  # extraction quotes the conversation back in its error
+    settings = service_settings(tmp_path, "sqlite", None)
+    keys = make_keys(settings)
+    answers: list[str] = []
+    with running(settings, create_app(settings, model=model)) as url:
+        service = Service(url=url, settings=settings, keys=keys)
+        with service.client("alice") as alice:
+            turn = {"role": "user", "content": f"my password is {SECRET}"}
+            run = {
+                "assistant_id": "agent",
+                "if_not_exists": "create",
+                "input": {"messages": [turn]},
+            }
+            failed = alice.post("/threads/t1/runs/wait", json=run)
+            answers.append(failed.text)
+            assert "RuntimeError" in failed.text  # the type is told, the text is not
+            streamed = alice.post("/threads/t1/runs/stream", json=run).text
+            errors = [f for f in streamed.split("\n\n") if f.startswith("event: error")]
+            assert len(errors) == 1 and "RuntimeError" in errors[0]
+            answers += errors  # (the values events echo the user's own input back: fine)
+            said = {"role": "user", "content": f"I keep {SECRET} in my notes"}
+            ok = {"assistant_id": "agent", "if_not_exists": "create", "input": {"messages": [said]}}
+            model.respond = answer_normally  # the reply works, extraction still fails
+            assert alice.post("/threads/t2/runs/wait", json=ok).status_code == 200
+            status: dict[str, Any] = {}
+            for _ in range(200):
+                status = alice.get("/v1/threads/t2/extraction").json()
+                if status["error"]:
+                    break
+                time.sleep(0.05)
+            answers.append(json.dumps(status))
+            assert status["error"] and status["error"].startswith("RuntimeError")
+    captured = capfd.readouterr()
+    written = captured.out + captured.err + caplog.text
+    assert SECRET not in written
+    assert "Run " in written and "failed: RuntimeError" in written  # it was logged
+    for answer in answers:
+        assert SECRET not in answer

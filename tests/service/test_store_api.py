@@ -172,3 +172,73 @@ def test_bad_put_input_is_422_or_413_not_500(sqlite_service: Service) -> None:
         ]:
             assert http.put("/store/items", json=body).status_code == status, body
         assert http.get("/store/items", params={"namespace": "memories.alice"}).status_code == 422
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        (b'{"text": "Alice likes tea", "version": "abc"}', "'version'"),
+        (b'{"text": "Alice likes tea", "version": true}', "'version'"),
+        (b'{"text": 5}', "'text'"),
+        (b'{"text": "Alice likes tea", "status": {"a": 1}}', "'status'"),
+        (b'{"text": "Alice likes tea", "pinned": "no"}', "'pinned'"),
+        (b'{"text": "Alice likes tea", "kind": ["x"]}', "'kind'"),
+        (b'{"text": "Alice likes tea", "valid_from": 3}', "'valid_from'"),
+        (b'{"v": NaN}', "NaN"),
+        (b'{"v": ' + _nested(65) + b"}", "64 levels"),
+        (b'{"v": ' + _nested(900) + b"}", "64 levels"),
+    ],
+)
+def test_a_value_memshelf_could_not_read_back_is_refused(
+    service: Service, value: bytes, named: str
+) -> None:
+    """Each of these was stored (204) and then failed every later listing with a 500."""
+    with service.client("alice") as http:
+        body = b'{"namespace": ["memories", "alice"], "key": "odd", "value": ' + value + b"}"
+        refused = http.put("/store/items", content=body, headers=JSON)
+        assert refused.status_code == 422 and named in refused.json()["detail"], refused.text
+        assert http.get("/v1/memories", params={"status": "all"}).json()["total"] == 0
+        fine = b'{"namespace": ["memories", "alice"], "key": "ok", "value": {"v": '
+        put = http.put("/store/items", content=fine + _nested(63) + b"}}", headers=JSON)
+        assert put.status_code == 204, put.text  # 64 levels with the value itself
+
+
+@pytest.mark.parametrize("key", ["export", "a/b", "search", ".."])
+def test_a_key_the_memories_api_cannot_address_is_refused(service: Service, key: str) -> None:
+    with service.client("alice") as http:
+        body = {"namespace": ["memories", "alice"], "key": key, "value": {"text": "Alice sings"}}
+        refused = http.put("/store/items", json=body)
+        assert refused.status_code == 422 and "'/'" in refused.json()["detail"]
+
+
+def test_odd_values_already_stored_never_fail_a_listing(sqlite_service: Service) -> None:
+    """Values written before the checks (an older memshelf, or the library directly)."""
+    store = sqlite_service.state.store
+    deep: object = []
+    for _ in range(300):
+        deep = [deep]
+    odd = {"text": 5, "version": "abc", "status": {"a": 1}, "pinned": "no", "kind": ["x"]}
+    store.put(("memories", "alice"), "odd", odd)
+    store.put(("memories", "alice"), "deep", {"text": "Alice digs deep", "v": deep})
+    with sqlite_service.client("alice") as http:
+        listed = http.get("/v1/memories", params={"status": "all"})
+        assert listed.status_code == 200, listed.text
+        shown = {m["key"]: m for m in listed.json()["items"]}
+        assert shown["odd"]["version"] == 1 and shown["odd"]["pinned"] is False
+        assert shown["odd"]["text"] == "5"
+        assert "64 levels" in shown["deep"]["value"]["error"]
+        assert http.get("/v1/memories/odd").status_code == 200
+        assert http.get("/v1/memories/export").status_code == 200
+        edited = http.patch("/v1/memories/odd", json={"text": "Alice likes figs"})
+        assert edited.status_code == 200 and edited.json()["version"] == 2
+        found = http.post("/store/items/search", json={"namespace_prefix": ["memories", "alice"]})
+        assert found.status_code == 200 and len(found.json()["items"]) == 2
+        one = http.get("/store/items", params={"namespace": "memories.alice", "key": "deep"})
+        assert one.status_code == 200

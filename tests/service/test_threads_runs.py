@@ -217,8 +217,7 @@ def test_stateless_run_leaves_no_thread(sqlite_service: Service) -> None:
         answer = alice.post("/runs/wait", json=_turn())
         assert answer.status_code == 200
         assert answer.json()["messages"][-1]["type"] == "ai"
-        thread = answer.headers["content-location"]
-        assert thread.startswith("/runs/")
+        assert "content-location" not in answer.headers  # its thread is gone: no place
         assert alice.post("/threads/search", json={}).json() == []
         kept = alice.post("/runs/wait", json=_turn(on_completion="keep"))
         assert len(alice.post("/threads/search", json={}).json()) == 1
@@ -397,3 +396,82 @@ def test_cancel_stops_a_background_run(gated: tuple[Service, Gate]) -> None:
     gate.release.set()
     client.runs.join(tid, run["run_id"])
     assert client.runs.get(tid, run["run_id"])["status"] == "interrupted"
+
+
+def test_forget_me_stops_the_users_runs_and_nothing_comes_back(
+    gated: tuple[Service, Gate],
+) -> None:
+    service, gate = gated
+    with service.client() as alice:
+        run = alice.post(
+            "/threads/f1/runs", json=_turn("My cat is called Tom.", if_not_exists="create")
+        ).json()
+        assert gate.entered.wait(60)
+        forgot: list[httpx.Response] = []
+
+        def forget() -> None:
+            with service.client() as other_connection:
+                forgot.append(other_connection.post("/v1/me/forget", json={"confirm": True}))
+
+        forgetting = threading.Thread(target=forget)
+        forgetting.start()
+        assert _stopping(service, "f1", run["run_id"])  # forget stopped the run first
+        meanwhile = alice.post("/threads/f2/runs", json=_turn("x", if_not_exists="create"))
+        assert meanwhile.status_code == 409 and "forgotten" in meanwhile.json()["detail"]
+        gate.release.set()
+        forgetting.join(120)
+        assert [r.status_code for r in forgot] == [200], forgot[0].text
+        assert forgot[0].json()["threads"] == 1
+        assert alice.get("/v1/threads").json() == []
+        assert alice.post("/threads/search", json={}).json() == []
+        assert alice.get("/threads/f1").status_code == 404
+        memories = alice.get("/v1/memories", params={"wait_for_memory": "true"}).json()
+        assert memories["items"] == [], memories
+        assert service.state.store.search(("runs", "alice")) == []  # records name threads
+        again = alice.post("/threads/f3/runs/wait", json=_turn(if_not_exists="create"))
+        assert again.status_code == 200  # forgetting over: runs start again
+
+
+def test_delete_refuses_while_a_run_outlasts_the_wait_and_the_thread_never_comes_back(
+    gated: tuple[Service, Gate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memshelf.service._runs as runs_module
+    import memshelf.service.routes.threads as thread_routes
+
+    monkeypatch.setattr(runs_module, "STOP_RUNS_WAIT_S", 0.5, raising=False)
+    monkeypatch.setattr(thread_routes, "STOP_RUNS_WAIT_S", 0.5, raising=False)  # older code
+    service, gate = gated
+    with service.client() as alice:
+        _create(alice, "t")
+        run = alice.post("/threads/t/runs", json=_turn()).json()
+        assert gate.entered.wait(60)
+        refused = alice.delete("/threads/t")  # the model holds the turn longer than the wait
+        assert refused.status_code == 409, refused.text
+        assert "cancel it and retry" in refused.json()["detail"]
+        assert _stopping(service, "t", run["run_id"])
+        gate.release.set()
+        alice.get(f"/threads/t/runs/{run['run_id']}/join")
+        assert alice.get(f"/threads/t/runs/{run['run_id']}").json()["status"] == "interrupted"
+        assert alice.delete("/threads/t").status_code == 204
+        assert alice.get("/threads/t").status_code == 404
+        assert alice.post("/threads/search", json={}).json() == []
+
+
+def test_another_user_cannot_touch_a_run_in_progress(gated: tuple[Service, Gate]) -> None:
+    service, gate = gated
+    with service.client("alice") as alice, service.client("bob") as bob:
+        _create(alice, "diary")
+        run = alice.post("/threads/diary/runs", json=_turn("My PIN hint is blue falcon.")).json()
+        assert gate.entered.wait(60)
+        while_running = _answers(bob, "diary", run["run_id"])
+        runs: RunManager = service.state.extras["runs"]
+        assert not runs.find("alice", "diary", run["run_id"]).stop.is_set()
+        gate.release.set()
+        joined = alice.get(f"/threads/diary/runs/{run['run_id']}/join").json()
+        assert joined["messages"][-1]["type"] == "ai"
+        assert alice.get(f"/threads/diary/runs/{run['run_id']}").json()["status"] == "success"
+        assert "blue falcon" in json.dumps(alice.get("/threads/diary/state").json())
+        assert alice.delete("/threads/diary").status_code == 204
+        missing = _answers(bob, "diary", run["run_id"])
+    assert while_running == missing  # status and the whole body, route by route
+    assert {status for status, _ in missing} == {404}

@@ -59,6 +59,12 @@ def put_memory(
     store.put(memories_namespace(user_id), key, value, ttl=ttl)
 
 
+def _version(value: Mapping[str, Any]) -> int:
+    """A value's version, 1 when it has none usable (stored before versions were checked)."""
+    version = value.get("version", 1)
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
 def _cleaned(text: str) -> str:
     cleaned = clean_fact(text)
     if cleaned is None:
@@ -99,7 +105,7 @@ def edit_fact(
     after = {
         **item.value,
         "text": _cleaned(text),
-        "version": int(item.value.get("version", 1)) + 1,
+        "version": _version(item.value) + 1,
         "provenance": provenance.as_dict(),
     }
     put_memory(store, user_id, key, after)
@@ -129,7 +135,7 @@ def restore_fact(
     namespace = memories_namespace(user_id)
     current = store.get(namespace, memory_id)
     before = current.value if current is not None else None
-    latest = max([e.get("version", 1) for e in events] + [1])
+    latest = max([_version(e) for e in events] + [1])
     value = {
         **snapshot,
         "status": ACTIVE,

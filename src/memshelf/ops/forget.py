@@ -9,10 +9,25 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from memshelf.memory import MemoryWriter, forget_user
-from memshelf.namespaces import THREAD_ID_VERSION
+from memshelf.namespaces import THREAD_ID_VERSION, encode_label
 from memshelf.threads import OwnedCheckpointer, list_threads
 
 log = logging.getLogger(__name__)
+RUNS = "runs"
+
+
+def runs_namespace(user_id: str) -> tuple[str, str]:
+    """``("runs", <user>)``: the service's run records and thread leases for one user, kept
+    in the store so every service process sees them (never reachable through /store)."""
+    return (RUNS, encode_label(user_id))
+
+
+def _forget_runs(store: BaseStore, user_id: str) -> None:
+    """Delete the user's run records and leases (they name the user's threads)."""
+    prefix = runs_namespace(user_id)
+    while found := store.search(prefix, limit=500):
+        for item in found:
+            store.delete(item.namespace, item.key)
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ def forget_everything(
             threads += 1
         _scrub(checkpointer.inner)
     removed = forget_user(store, user_id)
+    _forget_runs(store, user_id)
     _scrub(store)
     clear = getattr(store, "clear_query_cache", None)
     if callable(clear):

@@ -16,7 +16,9 @@ behaves exactly like an empty one: not found for a get or a delete, no items, no
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +47,15 @@ from memshelf.memory.shelf import (
     restore_fact,
     save_fact,
 )
-from memshelf.memory.types import CURRENT, KIND_FACT, KINDS, SUPERSEDED, Provenance, RecalledFact
+from memshelf.memory.types import (
+    ACTIVE,
+    CURRENT,
+    KIND_FACT,
+    KINDS,
+    SUPERSEDED,
+    Provenance,
+    RecalledFact,
+)
 from memshelf.memory.writer import MemoryWriter, ThreadStatus
 from memshelf.namespaces import (
     memories_namespace,
@@ -59,6 +69,8 @@ __all__ = [
     "Forgotten",
     "MemoryPage",
     "add_memory",
+    "check_key",
+    "check_value",
     "delete_memory",
     "describe",
     "edit_memory",
@@ -72,6 +84,7 @@ __all__ = [
     "restore_memory",
     "search_memories",
     "shelf_namespace",
+    "shown_value",
     "store_delete",
     "store_get",
     "store_namespaces",
@@ -83,6 +96,11 @@ __all__ = [
 Status = Literal["current", "superseded", "all"]
 STATUSES: tuple[str, ...] = ("current", "superseded", "all")
 MAX_IMPORT_KEY_CHARS = 1024
+MAX_VALUE_DEPTH = 64  # nesting of objects and lists in one value; JSON encoders stop near 255
+# Segments /v1/memories/<segment> routes to something other than a memory, and what a
+# URL path cannot carry as one segment: a memory keyed so could never be read back there.
+RESERVED_KEYS: frozenset[str] = frozenset({"export", "import", "search", "forget", ".", ".."})
+MEMORY_STATUSES: tuple[str, ...] = (ACTIVE, SUPERSEDED)
 _MAX_NAMESPACES = 10_000  # one shelf holds one namespace: writes go to exactly it
 _STATUS_FILTER: dict[str, dict[str, Any] | None] = {
     "current": CURRENT,
@@ -104,19 +122,108 @@ class MemoryPage:
     next_offset: int | None
 
 
+def _shape(value: Any) -> tuple[int, bool]:
+    """How deeply objects and lists nest in ``value`` (a scalar is 0, ``{}`` is 1) and
+    whether it holds NaN or an infinity; iterative, so a pathological value cannot
+    exhaust the interpreter's stack."""
+    deepest, odd, todo = 0, False, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            odd = True
+        elif isinstance(node, dict | list | tuple):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            todo.extend((child, depth + 1) for child in children)
+    return deepest, odd
+
+
+def check_key(key: Any) -> None:
+    """Refuse a memory key that ``/v1/memories/{key}`` could not reach (a ``/``, or a
+    segment that route answers itself), so every stored memory can be read back."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_IMPORT_KEY_CHARS:
+        raise InvalidInputError(
+            f"A memory key must be a non-empty string of at most {MAX_IMPORT_KEY_CHARS} characters."
+        )
+    if "/" in key or key in RESERVED_KEYS:
+        raise InvalidInputError(
+            f"Memory key {key[:80]!r} cannot be used: keys may not contain '/' or be one of "
+            f"{', '.join(sorted(RESERVED_KEYS))} (the memories API could not address it). "
+            "Choose another key, or leave it out on import to derive one from the text."
+        )
+
+
+def _engine_field_problem(value: dict[str, Any]) -> str | None:
+    """What is wrong with the fields memshelf's engine reads from a memory value, if
+    anything: other fields are the caller's own and left alone."""
+    text, version = value.get("text"), value.get("version")
+    if "text" in value and not isinstance(text, str):
+        return f"'text' must be a string, not {type(text).__name__}"
+    if "kind" in value and not isinstance(value["kind"], str):
+        return f"'kind' must be a string (one of {', '.join(KINDS)})"
+    if "status" in value and value["status"] not in MEMORY_STATUSES:
+        return f"'status' must be one of {', '.join(MEMORY_STATUSES)}, not {value['status']!r}"[
+            :200
+        ]
+    if "version" in value and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        return f"'version' must be a whole number of 1 or more, not {str(version)[:40]!r}"
+    if "pinned" in value and not isinstance(value["pinned"], bool):
+        return "'pinned' must be true or false"
+    for field in ("valid_from", "valid_to"):
+        if value.get(field) is not None and not isinstance(value[field], str):
+            return f"'{field}' must be a date string or null"
+    return None
+
+
+def check_value(value: Any, where: str = "The value") -> None:
+    """Refuse a memory value the engine could not read back or a JSON encoder could not
+    write: engine fields of the wrong type, or nesting deeper than ``MAX_VALUE_DEPTH``."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{where} must be a JSON object.")
+    depth, not_finite = _shape(value)
+    if not_finite:
+        raise InvalidInputError(f"{where} holds NaN or Infinity, which JSON cannot carry.")
+    if depth > MAX_VALUE_DEPTH:
+        raise InvalidInputError(
+            f"{where} nests {depth} levels deep; at most {MAX_VALUE_DEPTH} levels are "
+            "stored. Flatten it."
+        )
+    if problem := _engine_field_problem(value):
+        raise InvalidInputError(f"{where}: {problem}.")
+
+
+def _version(value: dict[str, Any]) -> int:
+    version = value.get("version", 1)
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def shown_value(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as a response can carry it: one nested deeper than ``MAX_VALUE_DEPTH``
+    (stored before the cap, or by the library directly) is replaced by a note, so it
+    cannot fail the listing it is part of."""
+    if _shape(value)[0] <= MAX_VALUE_DEPTH:
+        return value
+    return {"error": f"This value nests deeper than {MAX_VALUE_DEPTH} levels; not shown."}
+
+
 def describe(item: Item) -> dict[str, Any]:
-    """A memory as every surface shows it: the common fields lifted out of its value."""
+    """A memory as every surface shows it: the common fields lifted out of its value.
+    Tolerant: a value stored before its fields were checked (by an older version, or by
+    the library directly) shows with defaults rather than failing a whole listing."""
     value = item.value
+    text = value.get("text")
     return {
         "key": item.key,
-        "text": value.get("text"),
+        "text": text if isinstance(text, str) else None if text is None else str(text),
         "kind": str(value.get("kind", KIND_FACT)),
-        "status": str(value.get("status", "active")),
-        "version": int(value.get("version", 1)),
-        "pinned": bool(value.get("pinned", False)),
+        "status": str(value.get("status", ACTIVE)),
+        "version": _version(value),
+        "pinned": value.get("pinned") is True,
         "created_at": item.created_at,
         "updated_at": item.updated_at,
-        "value": value,
+        "value": shown_value(value),
     }
 
 
@@ -260,7 +367,7 @@ def forget_memories(
 
 def export_memories(store: BaseStore, user_id: str) -> list[dict[str, Any]]:
     """Every memory (superseded too) with its timestamps and history, JSON-ready."""
-    return export_facts(store, user_id)
+    return [{**r, "value": shown_value(r["value"])} for r in export_facts(store, user_id)]
 
 
 def _checked_record(index: int, entry: Any, max_bytes: int | None) -> None:
@@ -270,12 +377,16 @@ def _checked_record(index: int, entry: Any, max_bytes: int | None) -> None:
             f"{where} needs a 'value' object, as `memories export` writes. Nothing was imported."
         )
     key = entry.get("key")
-    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_IMPORT_KEY_CHARS):
-        raise InvalidInputError(
-            f"{where}: 'key' must be a non-empty string of at most {MAX_IMPORT_KEY_CHARS} "
-            "characters (or left out). Nothing was imported."
-        )
+    if key is not None:
+        try:
+            check_key(key)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc} Nothing was imported.") from None
     where += f" (key {key!r})" if key else ""
+    try:
+        check_value(entry["value"], f"{where}: its value")
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{exc} Nothing was imported.") from None
     text = entry["value"].get("text")
     if not isinstance(text, str) or clean_fact(text) is None:
         raise InvalidInputError(
@@ -322,7 +433,15 @@ def extraction_status(
     )
     if registered is None:
         raise NotFoundError(f"User {user_id!r} has no thread {thread_id!r}.")
-    return ThreadStatus() if writer is None else writer.status(user_id, thread_id)
+    if writer is None:
+        return ThreadStatus()
+    status = writer.status(user_id, thread_id)
+    if status.error:  # a provider's error message can quote the user's words: type only
+        kind = status.error.split(":", 1)[0].strip() or "Error"
+        status = dataclasses.replace(
+            status, error=f"{kind}: extraction failed; the service log names the error type."
+        )
+    return status
 
 
 # --- the shelf, as a raw LangGraph store ------------------------------------------------
@@ -362,8 +481,8 @@ def store_put(
             f"You can write only to your own shelf {list(shelf_namespace(user_id))} "
             f"(['memories', <your user id as memshelf.namespaces.encode_label encodes it>])."
         )
-    if not key:
-        raise InvalidInputError("An item needs a non-empty key.")
+    check_key(key)
+    check_value(value)
     own = shelf_namespace(user_id)
     old = store.get(own, key, refresh_ttl=False)
     before = dict(old.value) if old is not None else None

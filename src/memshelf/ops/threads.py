@@ -7,6 +7,7 @@ word, as a thread nobody has).
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +52,7 @@ __all__ = [
 IfExists = Literal["raise", "do_nothing"]
 GRAPH_STREAM_MODES = ("values", "updates", "messages", "custom")
 MAX_SEARCH_LIMIT = 1000
+_FILTER_KEY = re.compile(r"[A-Za-z0-9_.-]{1,256}")  # what checkpointers accept
 
 
 @contextmanager
@@ -261,12 +263,26 @@ def thread_history(
     """The thread's states, newest first (``before``: older than that checkpoint id)."""
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
         raise InvalidInputError(f"limit must be 1..{MAX_SEARCH_LIMIT} (got {limit}).")
+    if before is not None and not isinstance(before, str):
+        raise InvalidInputError(
+            f"'before' must be a checkpoint id (a string) or {{'checkpoint_id': <id>}}, "
+            f"not {type(before).__name__}."
+        )
+    for key in metadata or {}:
+        if not isinstance(key, str) or not _FILTER_KEY.fullmatch(key):
+            raise InvalidInputError(
+                f"Metadata filter key {str(key)[:80]!r} is not usable: keys may hold only "
+                "letters, digits, '_', '.' and '-'."
+            )
     require_thread(_owned_graph(graph), user_id, thread_id)
     older = _config(user_id, thread_id, checkpoint_id=before) if before else None
     found = graph.get_state_history(
         _config(user_id, thread_id), filter=dict(metadata or {}) or None, before=older, limit=limit
     )
-    return [_state(s, thread_id) for s in found]
+    try:
+        return [_state(s, thread_id) for s in found]
+    except ValueError as exc:  # the checkpointer names a filter it cannot use
+        raise InvalidInputError(f"Cannot filter this history: {exc}") from None
 
 
 # --- a turn -----------------------------------------------------------------------------

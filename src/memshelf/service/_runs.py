@@ -9,9 +9,11 @@ that goes away cannot block it; a stream that closes before ``end`` stops its ru
 the caller asked to ``continue``), after the chunk in hand.
 
 Runs on one thread take turns (``enqueue``) or are refused while one is active
-(``reject``). Run records live in this process only: with ``--workers N`` a run is seen
-by the process that started it, and the newest :data:`KEEP_FINISHED` finished runs are
-kept.
+(``reject``), across service processes too (a lease per thread in the store). A run's
+events live in the process that runs it (the newest :data:`KEEP_FINISHED` finished runs
+are kept); its record (status, times) is also in the store, so with ``--workers N``
+another process answers ``get``, ``join`` and ``list`` for it (``join_stream`` and
+``cancel`` only on the process that runs it).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,10 +33,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
+from langgraph.store.base import BaseStore
 
 from memshelf.errors import MemshelfError, NotFoundError
+from memshelf.ops.forget import runs_namespace
 from memshelf.ops.threads import delete_thread, stream_turn
 from memshelf.service.auth import Services
+from memshelf.service.logs import safe_traceback
 from memshelf.service.sse import dumps, frame
 from memshelf.service.state import ServiceState
 
@@ -45,6 +51,20 @@ STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tupl
 ASSISTANT_ID = "agent"  # the one graph this service runs (LangGraph's default graph name)
 RUN_WORKERS = 16
 KEEP_FINISHED = 500
+RECORD_TTL_MIN = 24 * 60.0  # a run's record (and a lease) lives a day in the store
+LEASES = "leases"
+STOP_RUNS_WAIT_S = 30.0  # how long a delete or forget waits for the runs it stops
+LEASE_S = 30.0  # a lease not refreshed for this long is a dead process's
+LEASE_SETTLE_S = 0.1  # between writing a lease and reading it back (see RunManager)
+LEASE_POLL_S = 0.25
+_BLOCKED = (
+    "Your data is being forgotten or this thread deleted; no run can start on it now. "
+    "Retry once that request has answered."
+)
+_BUSY = (
+    "Thread {!r} has a run in progress; wait for it, or send multitask_strategy='enqueue' "
+    "to run after it."
+)
 ALWAYS = ""  # the mode of events every reader gets (metadata, error, end)
 
 
@@ -58,6 +78,11 @@ class ServiceClosingError(Exception):
 
 def now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _live(lease: dict[str, Any]) -> bool:
+    expires = lease.get("expires_at")
+    return isinstance(expires, (int, float)) and expires > time.time()
 
 
 def require_assistant(assistant_id: str) -> str:
@@ -107,6 +132,7 @@ class Run:
         self.error: dict[str, str] | None = None
         self.stop = threading.Event()
         self.finished = False
+        self.settled = threading.Event()  # after `end`, its lease and record: all written
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -242,37 +268,76 @@ class _Frames:
 
 
 class RunManager:
-    """Starts runs on worker threads, one at a time per thread, and finds them again."""
+    """Starts runs on worker threads, one at a time per thread, and finds them again.
 
-    def __init__(self, graph: Any, *, workers: int = RUN_WORKERS) -> None:
-        self.graph = graph
+    With a ``store``, every run is also written there (``("runs", <user>)``, a record per
+    run) so another service process answers ``get``/``join``/``list`` for it, and a run
+    holds a lease on its thread (``("runs", <user>, "leases")``) so a run on the same
+    thread in another process waits (``enqueue``) or is refused (``reject``). The lease is
+    taken by write, settle :data:`LEASE_SETTLE_S`, read back: two processes racing for a
+    free thread agree unless one's write lands more than that after the other's read —
+    the documented window. A process that dies leaves its lease to expire after
+    :data:`LEASE_S`.
+    """
+
+    def __init__(
+        self, graph: Any, *, store: BaseStore | None = None, workers: int = RUN_WORKERS
+    ) -> None:
+        self.graph, self.store = graph, store
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="memshelf-run")
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
         self._active: dict[tuple[str, str], Run] = {}
         self._queued: dict[tuple[str, str], deque[tuple[Run, list[BaseMessage]]]] = {}
+        self._blocked: dict[tuple[str, str | None], int] = {}  # (user, thread or None: all)
+        self._leased: dict[str, Run] = {}
         self._closed = False
+        self._stopping = threading.Event()
+        if store is not None:
+            threading.Thread(target=self._refresh_leases, daemon=True).start()
 
     def start(self, run: Run, messages: list[BaseMessage]) -> Run:
-        """Start ``run`` now, or after the thread's active run (``enqueue``)."""
+        """Start ``run`` now, or after the thread's active run (``enqueue``). Blocking (the
+        lease is read from the store): call it from a worker thread."""
         key = (run.user_id, run.thread_id)
         with self._lock:
             if self._closed:
                 raise ServiceClosingError("The service is shutting down; try again shortly.")
+            if self._blocked.get((run.user_id, None)) or self._blocked.get(key):
+                raise ThreadBusyError(_BLOCKED)
             busy = key in self._active
             if busy and run.multitask_strategy == "reject":
-                raise ThreadBusyError(
-                    f"Thread {run.thread_id!r} has a run in progress; wait for it, or send "
-                    "multitask_strategy='enqueue' to run after it."
-                )
+                raise ThreadBusyError(_BUSY.format(run.thread_id))
             self._runs[run.run_id] = run
             self._trim()
             if busy:
                 self._queued.setdefault(key, deque()).append((run, messages))
             else:
                 self._active[key] = run
-                self._pool.submit(self._execute, run, messages)
+        self._save(run)
+        if busy:
+            return run
+        leased = False
+        if run.multitask_strategy == "reject" and self.store is not None:
+            leased = self._try_lease(run)
+            if not leased:  # a run in another process has the thread
+                with self._lock:
+                    del self._runs[run.run_id]
+                self._hand_on(key)
+                self._forget_record(run)
+                raise ThreadBusyError(_BUSY.format(run.thread_id))
+        self._pool.submit(self._execute, run, messages, leased)
         return run
+
+    def refuse_if_blocked(self, user_id: str, thread_id: str | None) -> None:
+        """Refuse a run early (before its thread is made) while the user is forgotten or the
+        thread deleted."""
+        with self._lock:
+            blocked = self._blocked.get((user_id, None)) or (
+                thread_id is not None and self._blocked.get((user_id, thread_id))
+            )
+        if blocked:
+            raise ThreadBusyError(_BLOCKED)
 
     def _trim(self) -> None:
         finished = [r for r in self._runs.values() if r.finished]
@@ -284,10 +349,7 @@ class RunManager:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None or (run.user_id, run.thread_id) != (user_id, thread_id):
-            raise NotFoundError(
-                f"Thread {thread_id!r} has no run {run_id!r} in this service process "
-                "(runs are kept in memory, per process)."
-            )
+            raise NotFoundError(f"Thread {thread_id!r} has no run {run_id!r}.")
         return run
 
     def of_thread(self, user_id: str, thread_id: str, *, status: str | None = None) -> list[Run]:
@@ -305,14 +367,155 @@ class RunManager:
         with self._lock:
             return (user_id, thread_id) in self._active
 
+    # --- records other processes read ------------------------------------------------------
+
+    def record(self, user_id: str, thread_id: str, run_id: str) -> dict[str, Any]:
+        """A run's record as any process wrote it (a run of another process); not found
+        like a missing one."""
+        item = None
+        if self.store is not None and 0 < len(run_id) <= 64:
+            item = self.store.get(runs_namespace(user_id), run_id)
+        if item is None or item.value.get("thread_id") != thread_id:
+            raise NotFoundError(f"Thread {thread_id!r} has no run {run_id!r}.")
+        return dict(item.value)
+
+    def records(self, user_id: str, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's run records from every process, newest first."""
+        if self.store is None:
+            return []
+        found = self.store.search(
+            runs_namespace(user_id), filter={"thread_id": thread_id}, limit=KEEP_FINISHED
+        )
+        values = [dict(i.value) for i in found if len(i.namespace) == 2]
+        return sorted(values, key=lambda v: str(v.get("created_at")), reverse=True)
+
+    def _save(self, run: Run) -> None:
+        if self.store is None or run.temporary:
+            return
+        try:
+            record = {**run.public(), "error": run.error, "finished": run.finished}
+            self.store.put(
+                runs_namespace(run.user_id), run.run_id, record, index=False, ttl=RECORD_TTL_MIN
+            )
+        except Exception as exc:  # a record is for other processes; the run goes on
+            log.warning("Could not save run %s: %s", run.run_id, type(exc).__name__)
+
+    def _forget_record(self, run: Run) -> None:
+        if self.store is not None and not run.temporary:
+            with contextlib.suppress(Exception):
+                self.store.delete(runs_namespace(run.user_id), run.run_id)
+
+    # --- thread leases across processes ----------------------------------------------------
+
+    def leased_elsewhere(self, user_id: str, thread_id: str | None = None) -> bool:
+        """Whether a live run of another process holds one of the user's threads
+        (``thread_id``) or any of them (None)."""
+        if self.store is None:
+            return False
+        ns = (*runs_namespace(user_id), LEASES)
+        if thread_id is not None:
+            item = self.store.get(ns, thread_id)
+            items = [item] if item is not None else []
+        else:
+            items = list(self.store.search(ns, limit=1000))
+        with self._lock:
+            mine = set(self._leased)
+        return any(_live(i.value) and i.value.get("run_id") not in mine for i in items)
+
+    def _write_lease(self, run: Run) -> None:
+        assert self.store is not None
+        lease = {"run_id": run.run_id, "expires_at": time.time() + LEASE_S}
+        ns = (*runs_namespace(run.user_id), LEASES)
+        self.store.put(ns, run.thread_id, lease, index=False, ttl=RECORD_TTL_MIN)
+
+    def _try_lease(self, run: Run) -> bool:
+        """Take the thread's lease unless a live run of another holds it (see the class)."""
+        assert self.store is not None
+        ns = (*runs_namespace(run.user_id), LEASES)
+        held = self.store.get(ns, run.thread_id)
+        if held is not None and _live(held.value) and held.value.get("run_id") != run.run_id:
+            return False
+        self._write_lease(run)
+        time.sleep(LEASE_SETTLE_S)
+        held = self.store.get(ns, run.thread_id)
+        won = held is not None and held.value.get("run_id") == run.run_id
+        if won:
+            with self._lock:
+                self._leased[run.run_id] = run
+        return won
+
+    def _lease(self, run: Run) -> bool:
+        """Wait for the thread's lease (``enqueue`` across processes); False if stopped."""
+        while not self._try_lease(run):
+            if run.stop.wait(LEASE_POLL_S) or self._stopping.is_set():
+                return False
+        return True
+
+    def _release(self, run: Run) -> None:
+        with self._lock:
+            held = run.run_id in self._leased
+        if not held or self.store is None:
+            return
+        ns = (*runs_namespace(run.user_id), LEASES)
+        with contextlib.suppress(Exception):
+            item = self.store.get(ns, run.thread_id)
+            if item is not None and item.value.get("run_id") == run.run_id:
+                self.store.delete(ns, run.thread_id)
+        with self._lock:  # only now: until the lease is gone it is this process's
+            self._leased.pop(run.run_id, None)
+
+    def _refresh_leases(self) -> None:
+        while not self._stopping.wait(LEASE_S / 3):
+            with self._lock:
+                leased = list(self._leased.values())
+            for run in leased:
+                try:
+                    self._write_lease(run)
+                except Exception as exc:  # retried next round; the lease outlives one miss
+                    log.warning("Could not refresh a run lease: %s", type(exc).__name__)
+
+    # --- stopping --------------------------------------------------------------------------
+
     def stop_thread(self, user_id: str, thread_id: str) -> list[Run]:
         """Stop the thread's active and queued runs (before the thread is deleted)."""
+        return self._stop(lambda r: (r.user_id, r.thread_id) == (user_id, thread_id))
+
+    def stop_user(self, user_id: str) -> list[Run]:
+        """Stop every run of the user's in this process, queued ones included."""
+        return self._stop(lambda r: r.user_id == user_id)
+
+    def _stop(self, which: Callable[[Run], bool]) -> list[Run]:
         with self._lock:
-            runs = [r for r in self._runs.values() if not r.finished]
-        found = [r for r in runs if (r.user_id, r.thread_id) == (user_id, thread_id)]
+            found = [r for r in self._runs.values() if not r.finished and which(r)]
+            dropped = []
+            for key, queue in list(self._queued.items()):
+                dropped += [run for run, _ in queue if which(run)]
+                kept = deque((run, m) for run, m in queue if not which(run))
+                if kept:
+                    self._queued[key] = kept
+                else:
+                    del self._queued[key]
         for run in found:
             run.stop.set()
+        for run in dropped:  # never started: nothing to wait for
+            run.finish("interrupted")
+            self._save(run)
+            run.settled.set()
         return found
+
+    @contextlib.contextmanager
+    def blocking(self, user_id: str, thread_id: str | None = None) -> Iterator[None]:
+        """While inside, no run of the user's starts (on ``thread_id``, or on any thread)."""
+        key = (user_id, thread_id)
+        with self._lock:
+            self._blocked[key] = self._blocked.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._blocked[key] -= 1
+                if not self._blocked[key]:
+                    del self._blocked[key]
 
     def close(self) -> None:
         """Stop every run, let the workers finish the chunk in hand, start no more."""
@@ -321,6 +524,7 @@ class RunManager:
             runs = [r for r in self._runs.values() if not r.finished]
             queued = [run for q in self._queued.values() for run, _ in q]
             self._queued.clear()
+        self._stopping.set()
         for run in runs:
             run.stop.set()
         for run in queued:
@@ -328,30 +532,43 @@ class RunManager:
         self._pool.shutdown(wait=True, cancel_futures=True)
         for run in runs:  # any that never started: their readers get `end`
             run.finish("interrupted")
+            self._save(run)
+            self._release(run)
+            run.settled.set()
 
     # --- the worker ------------------------------------------------------------------------
 
-    def _execute(self, run: Run, messages: list[BaseMessage]) -> None:
+    def _execute(self, run: Run, messages: list[BaseMessage], leased: bool = False) -> None:
         try:
-            self._run(run, messages)
+            if leased or self.store is None or self._lease(run):
+                self._run(run, messages)
+            else:
+                run.finish("interrupted")
         finally:
-            key = (run.user_id, run.thread_id)
-            with self._lock:
-                waiting = self._queued.get(key)
-                if waiting and not self._closed:
-                    nxt, nxt_messages = waiting.popleft()
-                    if not waiting:
-                        del self._queued[key]
-                    self._active[key] = nxt
-                    self._pool.submit(self._execute, nxt, nxt_messages)
-                else:
-                    self._active.pop(key, None)
+            self._release(run)
+            self._save(run)
+            run.settled.set()
+            self._hand_on((run.user_id, run.thread_id))
+
+    def _hand_on(self, key: tuple[str, str]) -> None:
+        """The thread's slot is free: start its next queued run, or free it."""
+        with self._lock:
+            waiting = self._queued.get(key)
+            if waiting and not self._closed:
+                nxt, nxt_messages = waiting.popleft()
+                if not waiting:
+                    del self._queued[key]
+                self._active[key] = nxt
+                self._pool.submit(self._execute, nxt, nxt_messages)
+            else:
+                self._active.pop(key, None)
 
     def _run(self, run: Run, messages: list[BaseMessage]) -> None:
         if run.stop.is_set():
             run.finish("interrupted")
             return
         run.set_status("running")
+        self._save(run)
         frames = _Frames(run.modes)
         status: RunStatus = "success"
         try:
@@ -373,7 +590,12 @@ class RunManager:
         except MemshelfError as exc:
             run.error, status = {"error": type(exc).__name__, "message": str(exc)}, "error"
         except Exception as exc:  # a failed run must answer its readers, not vanish
-            log.exception("Run %s failed", run.run_id)
+            log.error(  # type and frames only: the error's text can quote the user
+                "Run %s failed: %s",
+                run.run_id,
+                type(exc).__name__,
+                extra={"trace": safe_traceback(exc)},
+            )
             run.error = {
                 "error": type(exc).__name__,
                 "message": "The run failed unexpectedly; the service log has the details.",
@@ -387,6 +609,13 @@ class RunManager:
         run.finish(status)
 
 
+def stopped(runs: Sequence[Run], timeout: float) -> bool:
+    """Whether every one of ``runs`` ended (its record and lease written) within ``timeout``
+    (blocks: call it from a worker thread)."""
+    deadline = time.monotonic() + timeout
+    return all(r.settled.wait(max(0.0, deadline - time.monotonic())) for r in runs)
+
+
 _manager_lock = threading.Lock()
 
 
@@ -395,7 +624,7 @@ def run_manager(services: ServiceState) -> RunManager:
     with _manager_lock:
         found = services.extras.get("runs")
         if not isinstance(found, RunManager):
-            found = RunManager(services.graph)
+            found = RunManager(services.graph, store=services.store)
             services.extras["runs"] = found
             services.on_close(found.close)
     return found

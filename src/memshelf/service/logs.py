@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -54,6 +55,27 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _URL_CREDENTIALS.sub("[redacted]@", text)
 
 
+def safe_traceback(exc: BaseException) -> str:
+    """Where an error happened, without what it said: each exception's type and the
+    frames it passed through (file, line, function). Messages, notes and source lines are
+    left out, because an exception's text can quote a user's message or a provider's
+    reply and logs must not hold user text."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        parts.append(
+            "\n".join(
+                [f"{type(current).__module__}.{type(current).__qualname__}"]
+                + [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+            )
+        )
+        current = current.__cause__ or current.__context__
+    return "\ncaused by ".join(parts)
+
+
 class JsonFormatter(logging.Formatter):
     """A record as one JSON line: time, level, logger, message, request id, extras."""
 
@@ -74,8 +96,8 @@ class JsonFormatter(logging.Formatter):
         for name, value in vars(record).items():
             if name not in _RECORD_FIELDS and name not in line:
                 line[name] = value
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            line["exc"] = safe_traceback(record.exc_info[1])
         for name, value in line.items():  # before JSON escaping can change a secret's spelling
             if isinstance(value, str):
                 line[name] = scrub(value, self.secrets)
@@ -166,10 +188,15 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            # Unforeseen (bad input must never get here): the traceback goes to the log,
-            # the caller gets the request id to quote, not the error's text.
-            log.exception("unhandled error", extra={"request_id": rid})
+        except Exception as exc:
+            # Unforeseen (bad input must never get here): the error's type and frames go
+            # to the log (never its text, which can quote the request), the caller gets
+            # the request id to quote.
+            log.error(
+                "unhandled error: %s",
+                type(exc).__name__,
+                extra={"request_id": rid, "trace": safe_traceback(exc)},
+            )
             if started:  # too late for another answer: the server drops the connection
                 raise
             body = {"detail": f"Internal error; quote request id {rid} when reporting it."}

@@ -38,9 +38,27 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+def _null(_constant: str) -> None:
+    return None
+
+
 def dumps(value: Any) -> bytes:
-    """Compact JSON on one line (newlines in strings are escaped), UTF-8."""
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact JSON on one line (newlines in strings are escaped), UTF-8. Always valid
+    JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts in a request body and a
+    graph can carry) are written as ``null``, as no JSON parser reads them."""
+    try:
+        text = json.dumps(
+            value, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except ValueError:  # a non-finite float somewhere: once more, with those as null
+        loose = json.dumps(value, default=_default, ensure_ascii=False)
+        text = json.dumps(
+            json.loads(loose, parse_constant=_null),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    return text.encode()
 
 
 def jsonable(value: Any) -> Any:

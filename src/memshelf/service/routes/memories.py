@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from memshelf.agent.graph import memory_writer
@@ -18,6 +18,7 @@ from memshelf.memory.types import KINDS
 from memshelf.ops import memories as ops
 from memshelf.ops.forget import forget_everything
 from memshelf.ops.threads import list_threads
+from memshelf.service import _runs
 from memshelf.service.auth import Chat, MemoriesRead, MemoriesWrite, Services
 
 router = APIRouter(prefix="/v1", tags=["memories"])
@@ -308,13 +309,21 @@ def restore_memory(
 @router.post("/me/forget", response_model=ForgetMeReport)
 def forget_me(body: ForgetMe, services: Services, principal: MemoriesWrite) -> Any:
     """Delete everything about you: memories, history, threads (pending memories are
-    written first, so none lands afterwards). Needs ``{"confirm": true}``."""
-    report = forget_everything(
-        services.store,
-        services.checkpointer,
-        principal.user_id,
-        writer=memory_writer(services.graph),
-    )
+    written first, so none lands afterwards). Your runs in this process are stopped first
+    and none starts meanwhile; a run that does not stop in time, or one in another service
+    process, answers 409. Needs ``{"confirm": true}``."""
+    runs = _runs.run_manager(services)
+    with runs.blocking(principal.user_id):
+        if not _runs.stopped(runs.stop_user(principal.user_id), _runs.STOP_RUNS_WAIT_S) or (
+            runs.leased_elsewhere(principal.user_id)
+        ):
+            raise HTTPException(409, "A run of yours is still in progress; cancel it and retry.")
+        report = forget_everything(
+            services.store,
+            services.checkpointer,
+            principal.user_id,
+            writer=memory_writer(services.graph),
+        )
     return {"memories_and_history": report.memories_and_history, "threads": report.threads}
 
 

@@ -5,7 +5,9 @@
 each with an ``id:``); ``wait`` and ``join`` answer with the thread's final values.
 ``?wait_for_memory=true`` holds the answer until the memories the user told are written
 (read-your-writes). Stateless runs (no thread) run on a thread that is deleted afterwards
-unless ``on_completion="keep"``. Runs are kept in memory, per service process.
+unless ``on_completion="keep"``. A run's events are kept in the process that runs it;
+its record (status, times) is in the store, so another process (``--workers N``) answers
+``get``, ``join`` and ``list`` for it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from memshelf.agent.graph import memory_writer
+from memshelf.errors import NotFoundError
 from memshelf.ops.memories import wait_for_memories
-from memshelf.ops.threads import create_thread, require_thread, turn_messages
+from memshelf.ops.threads import create_thread, require_thread, thread_state, turn_messages
 from memshelf.service._runs import (
     ASSISTANT_ID,
     STREAM_MODES,
@@ -41,6 +44,7 @@ from memshelf.service.sse import HEARTBEAT, EventStream, jsonable
 
 router = APIRouter(tags=["runs"])
 MEMORY_WAIT_S = 120.0  # longest ?wait_for_memory=true holds an answer
+RECORD_POLL_S = 0.25  # how often a join follows another process's run record
 STARTED = datetime(2024, 1, 1, tzinfo=UTC).isoformat()  # the assistant is built in
 
 SSE = (
@@ -213,6 +217,10 @@ async def _start(
     """Check everything, then start the run: a bad request never becomes a run."""
     user = principal.user_id
     require_assistant(body.assistant_id)
+    try:
+        runs.refuse_if_blocked(user, thread_id)
+    except ThreadBusyError as exc:
+        raise HTTPException(409, str(exc)) from None
     messages = turn_messages(
         [m.model_dump(exclude_none=True) for m in body.input.messages],
         services.settings.max_message_chars,
@@ -235,7 +243,7 @@ async def _start(
         recursion_limit=body.config.recursion_limit if body.config else None,
     )
     try:
-        return runs.start(run, messages)
+        return await run_in_threadpool(runs.start, run, messages)
     except ThreadBusyError as exc:
         raise HTTPException(409, str(exc)) from None
     except ServiceClosingError as exc:
@@ -244,15 +252,16 @@ async def _start(
 
 def _location(run: Run) -> dict[str, str]:
     """Where the run is (``Content-Location``: the SDK's ``on_run_created``) and, for a
-    stream, where to resume it (``Location``: the SDK reconnects there with Last-Event-ID)."""
+    stream, where to resume it (``Location``: the SDK reconnects there with Last-Event-ID).
+    A stateless run's thread is deleted when it ends: nothing stays to point at, so none."""
     if run.temporary:
-        return {"Content-Location": f"/runs/{run.run_id}"}
+        return {}
     path = f"/threads/{quote(run.thread_id, safe='')}/runs/{run.run_id}"
     return {"Content-Location": path, "Location": f"{path}/stream"}
 
 
 def _created_at(run: Run) -> dict[str, str]:
-    return {"Content-Location": _location(run)["Content-Location"]}
+    return {k: v for k, v in _location(run).items() if k == "Content-Location"}
 
 
 async def _memory_written(services: Services, user_id: str) -> None:
@@ -389,10 +398,21 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0)] = 0,
     status: RunStatus | None = None,
 ) -> Any:
-    """The thread's runs this service process knows, newest first."""
-    await run_in_threadpool(require_thread, services.checkpointer, principal.user_id, thread_id)
-    found = runs.of_thread(principal.user_id, thread_id, status=status)
-    return [r.public() for r in found[offset : offset + limit]]
+    """The thread's runs, newest first: this process's, and the records of other service
+    processes' (``--workers N``)."""
+    user = principal.user_id
+    await run_in_threadpool(require_thread, services.checkpointer, user, thread_id)
+    mine = {r.run_id: r.public() for r in runs.of_thread(user, thread_id)}
+    found = dict(mine)
+    for record in await run_in_threadpool(runs.records, user, thread_id):
+        found.setdefault(record["run_id"], _public(record))
+    chosen = [r for r in found.values() if status is None or r["status"] == status]
+    chosen.sort(key=lambda r: str(r["created_at"]), reverse=True)
+    return chosen[offset : offset + limit]
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("error", "finished")}
 
 
 async def _find(
@@ -402,12 +422,23 @@ async def _find(
     return runs.find(principal.user_id, thread_id, run_id)
 
 
+async def _find_anywhere(
+    principal: Principal, services: Services, runs: RunManager, thread_id: str, run_id: str
+) -> Run | dict[str, Any]:
+    """The run if this process runs it, else its record from the process that does."""
+    try:
+        return await _find(principal, services, runs, thread_id, run_id)
+    except NotFoundError:
+        return await run_in_threadpool(runs.record, principal.user_id, thread_id, run_id)
+
+
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=RunOut)
 async def get_run(
     thread_id: str, run_id: str, principal: Chat, services: Services, runs: Runs
 ) -> Any:
-    """One run of the thread."""
-    return (await _find(principal, services, runs, thread_id, run_id)).public()
+    """One run of the thread (run by any service process)."""
+    found = await _find_anywhere(principal, services, runs, thread_id, run_id)
+    return found.public() if isinstance(found, Run) else _public(found)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
@@ -420,16 +451,30 @@ async def join_run(
     runs: Runs,
     wait_for_memory: WaitForMemory = False,
 ) -> Response:
-    """Wait for a run to finish; answer with the thread's final values."""
-    run = await _find(principal, services, runs, thread_id, run_id)
-    return await _result(
-        run,
-        request,
-        services,
-        cancel_on_disconnect=False,
-        wait_for_memory=wait_for_memory,
-        headers={},
-    )
+    """Wait for a run to finish; answer with the thread's final values. A run of another
+    service process is followed through its record, then the thread's state answers."""
+    found = await _find_anywhere(principal, services, runs, thread_id, run_id)
+    if isinstance(found, Run):
+        return await _result(
+            found,
+            request,
+            services,
+            cancel_on_disconnect=False,
+            wait_for_memory=wait_for_memory,
+            headers={},
+        )
+    user = principal.user_id
+    while not found.get("finished"):
+        if await request.is_disconnected():
+            return Response(status_code=499)
+        await asyncio.sleep(RECORD_POLL_S)
+        found = await run_in_threadpool(runs.record, user, thread_id, run_id)
+    if wait_for_memory:
+        await _memory_written(services, user)
+    if found.get("error") is not None:
+        return JSONResponse(jsonable({"__error__": found["error"]}))
+    state = await run_in_threadpool(thread_state, services.graph, user, thread_id)
+    return JSONResponse(jsonable(state.values))
 
 
 @router.get(
@@ -453,7 +498,8 @@ async def join_stream(
             422, f"Unknown stream_mode {sorted(unknown)}; use any of {STREAM_MODES}."
         )
     run = await _find(principal, services, runs, thread_id, run_id)
-    start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
+    seen = last_event_id or ""  # an id this service cannot have sent (not ASCII, huge): none
+    start = int(seen) + 1 if seen.isascii() and seen.isdigit() and len(seen) <= 18 else 0
     return _stream(
         run,
         services,
@@ -536,9 +582,7 @@ async def create_stateless(
 ) -> JSONResponse:
     """A turn on a new thread, in the background."""
     run = await _start(body, principal, services, runs, None)
-    return JSONResponse(
-        run.public(), headers={"Content-Location": _location(run)["Content-Location"]}
-    )
+    return JSONResponse(run.public(), headers=_created_at(run))
 
 
 # --- the one assistant ----------------------------------------------------------------

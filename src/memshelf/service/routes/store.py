@@ -4,9 +4,12 @@ A caller reaches one namespace: their own shelf ``["memories", <label>]``, where
 is their user id percent-encoded by ``memshelf.namespaces.encode_label`` (``alice`` is
 ``alice``; ``john.doe`` is ``john%2Edoe``), the same namespace every returned item carries.
 Any other namespace answers like an empty one: 404 for a get or delete, no items, no
-namespaces; a put elsewhere is refused with 422. Two differences from LangGraph's own
-server: a missing item is a 404 (not ``null``), so another user's item and a missing one
-answer alike, and a put without ``ttl`` gets the store's default time-to-live.
+namespaces; a put elsewhere is refused with 422, as is a value memshelf could not read
+back (an engine field such as ``version`` or ``text`` of the wrong type, nesting deeper
+than 64 levels, NaN) or a key ``/v1/memories/{key}`` could not reach (a ``/``, ``export``).
+Two differences from LangGraph's own server: a missing item is a 404 (not ``null``), so
+another user's item and a missing one answer alike, and a put without ``ttl`` gets the
+store's default time-to-live.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def get_item(
     """One item of your shelf."""
     labels = namespace.split(".") if namespace else []
     item = ops.store_get(services.store, principal.user_id, labels, key, refresh_ttl=refresh_ttl)
-    return item.dict()
+    return {**item.dict(), "value": ops.shown_value(item.value)}
 
 
 @router.delete("/items", status_code=204, response_class=Response, responses=NOT_FOUND)
@@ -140,7 +143,7 @@ def search_items(body: SearchItems, services: Services, principal: MemoriesRead)
         query=body.query,
         refresh_ttl=body.refresh_ttl,
     )
-    return {"items": [item.dict() for item in found]}
+    return {"items": [{**item.dict(), "value": ops.shown_value(item.value)} for item in found]}
 
 
 @router.post("/namespaces", response_model=ListNamespacesResponse)

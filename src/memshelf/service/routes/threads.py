@@ -23,17 +23,18 @@ from memshelf.ops.threads import (
     create_thread,
     delete_thread,
     get_thread,
+    require_thread,
     search_threads,
     thread_history,
     thread_state,
     update_thread,
 )
+from memshelf.service import _runs
 from memshelf.service._runs import RunManager, Runs
 from memshelf.service.auth import Chat, Services
 from memshelf.service.sse import jsonable
 
 router = APIRouter(tags=["threads"])
-STOP_RUNS_WAIT_S = 30.0  # how long a delete waits for the thread's runs to stop
 ThreadId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
@@ -218,13 +219,27 @@ async def update(
 
 @router.delete("/threads/{thread_id}", status_code=204)
 async def delete(thread_id: str, principal: Chat, services: Services, runs: Runs) -> Response:
-    """Delete one of the caller's threads: its runs are stopped, then every checkpoint."""
+    """Delete one of the caller's threads: its runs are stopped, then every checkpoint.
+
+    No run starts on it meanwhile. A run that does not stop within the wait (a model turn
+    that long) or one in another service process answers 409 and the thread stays: its
+    next checkpoint would otherwise bring a deleted thread back."""
     user = principal.user_id
-    stopping = runs.stop_thread(user, thread_id)
-    if stopping:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(r.done() for r in stopping)), STOP_RUNS_WAIT_S)
-    await run_in_threadpool(delete_thread, services.checkpointer, user, thread_id)
+    with runs.blocking(user, thread_id):
+        stopping = runs.stop_thread(user, thread_id)
+        if stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(r.done() for r in stopping)), _runs.STOP_RUNS_WAIT_S
+                )
+        if not all(r.finished for r in stopping) or await run_in_threadpool(
+            runs.leased_elsewhere, user, thread_id
+        ):
+            await run_in_threadpool(require_thread, services.checkpointer, user, thread_id)
+            raise HTTPException(
+                409, "A run is still in progress on this thread; cancel it and retry."
+            )
+        await run_in_threadpool(delete_thread, services.checkpointer, user, thread_id)
     return Response(status_code=204)
 
 
