@@ -21,6 +21,8 @@ In ``store`` mode the query vectors are precomputed (as in the store section of
 BENCHMARKS.md: "query already embedded"), the query text is the held-out
 sentence's own, so keyword search does its real work. Both stores open the same
 file; "exact" is ``AnnConfig(min_rows=None)``, "index" is ``AnnConfig(min_rows=1)``.
+``--ab-keywords`` adds the index store searched with schema 4's keyword search
+(every word, scoped by the namespace's tag), interleaved with the others.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,20 @@ from memshelf.eval.metrics import percentile
 
 TOP = 10
 Searcher = Callable[[np.ndarray, int], np.ndarray]
+
+
+@contextmanager
+def schema_4_keywords() -> Iterator[None]:
+    """Keyword search as schema 4 ran it (every word in at most KEYWORD_MAX_DOCS items,
+    scoped by the namespace's tag), on the same file: the A/B baseline."""
+    from memshelf.stores import _sqlite_keyword as keyword
+
+    saved = keyword.KEYWORD_RANGES, keyword.KEYWORD_BUDGET
+    keyword.KEYWORD_RANGES, keyword.KEYWORD_BUDGET = 0, 10**9
+    try:
+        yield
+    finally:
+        keyword.KEYWORD_RANGES, keyword.KEYWORD_BUDGET = saved
 
 
 def exact_top(mat: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
@@ -296,6 +313,11 @@ def store(argv: list[str]) -> None:
     parser.add_argument("--sizes", default="5000,10000,20000,50000,100000")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--keyword-weight", type=float, default=None)
+    parser.add_argument(
+        "--ab-keywords",
+        action="store_true",
+        help="also time the index store with schema 4's keyword search, interleaved",
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/ann_store.json"))
     args = parser.parse_args(argv)
     docs, mat, _, _ = corpus.load(args.sentences)
@@ -332,16 +354,24 @@ def store(argv: list[str]) -> None:
         built = time.perf_counter() - start
         assert block.indexed(approx.ann)
         stores = {"exact": exact, "index": approx}
+        modes: dict[str, Callable[[], AbstractContextManager[None]]] = {
+            "exact": nullcontext,
+            "index": nullcontext,
+        }
+        if args.ab_keywords:
+            stores["index, schema 4 keywords"] = approx
+            modes["index, schema 4 keywords"] = schema_4_keywords
         for text in queries[:20]:
             for st in stores.values():
                 st.search(ns, query=text, limit=10)
         samples: dict[str, list[float]] = {name: [] for name in stores}
         keys: dict[str, list[list[str]]] = {name: [] for name in stores}
-        for i, text in enumerate(queries):  # interleaved, so both see the same cache state
+        for i, text in enumerate(queries):  # interleaved, so all see the same cache state
             for name in list(stores)[:: 1 if i % 2 else -1]:
-                t0 = time.perf_counter()
-                hits = stores[name].search(ns, query=text, limit=10)
-                samples[name].append(time.perf_counter() - t0)
+                with modes[name]():
+                    t0 = time.perf_counter()
+                    hits = stores[name].search(ns, query=text, limit=10)
+                    samples[name].append(time.perf_counter() - t0)
                 keys[name].append([h.key for h in hits])
         p95_exact = percentile(samples["exact"], 95) * 1000
         for name in stores:

@@ -15,7 +15,12 @@ questions and held-out sentences as the turns' messages (``--messages
 questions``: the questions only); ``sqlite-exact`` is
 the store with its approximate index turned off, the peer for ``sqlite``
 (index on above ``AnnConfig.min_rows``). Each turn's recall also reports
-whether its top 5 matched the exact store's (recall@5 against exact).
+whether its top 5 matched the exact store's (recall@5 against exact). With the
+real corpus, ranking quality is measured too: LoCoMo evidence recall@5 / @10,
+searching each LoCoMo question (untimed) for the dialogue turns its answer
+cites, among all the memories. ``--ab-keywords`` times each turn of the
+``sqlite`` backend twice, interleaved: with this code's keyword search and with
+schema 4's (the namespace's tag, every word), so a busy machine loads both alike.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import random
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,7 @@ from memshelf.stores.sqlite import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
+from ann_bench import schema_4_keywords
 
 SUBJECTS = ["Sukhveer", "The user", "Their team", "Their manager", "Their sister"]
 VERBS = ["deploys on", "prefers", "uses", "is learning", "dislikes", "plans to try", "works with"]
@@ -113,7 +120,7 @@ class Workload:
         self.kind, self.rng = kind, random.Random(n)
         if kind == "real":
             docs, mat, questions, _ = corpus.load(corpus_size(n, turns))
-            self.docs, self.mat = docs[:n], mat
+            self.docs, self.mat, self.questions = docs[:n], mat, questions
             held_out = docs[n : n + turns]
             if messages == "questions":
                 self.messages = questions
@@ -123,7 +130,7 @@ class Workload:
             self.embedder: Embeddings = PrecomputedDocuments(shared_local_embedder(), docs, mat)
         else:
             self.docs = [fact(self.rng, i) for i in range(n)]
-            self.messages = []
+            self.messages, self.questions = [], []
             self.embedder = CachedDocuments(shared_local_embedder(), 384)
 
     def message(self, i: int) -> str:
@@ -164,7 +171,8 @@ def measure(
         state: Any = {"messages": [HumanMessage(question)]}
         start = time.perf_counter()
         update = nodes.recall(state, config, store=store)
-        nodes.prompt({**state, **update})
+        after: Any = {**state, **update}
+        nodes.prompt(after)
         samples.append(time.perf_counter() - start)
         if exact is not None:
             got, want = top_keys(store, user, question), top_keys(exact, user, question)
@@ -174,6 +182,65 @@ def measure(
     if compared:
         out["recall_at_5_vs_exact"] = same / compared
     return out
+
+
+def measure_ab(
+    store: SqliteStore, user: str, work: Workload, turns: int, first: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(this code's keyword search, schema 4's): each turn's recall timed with both,
+    alternating which goes first, the query cache cleared before each (both embed)."""
+    nodes = Nodes(rule_based_chat_model(), [], recall_k=5, max_rounds=1)
+    config: Any = {"configurable": {"user_id": user, "thread_id": "bench"}}
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(first, first + turns):
+        state: Any = {"messages": [HumanMessage(work.message(i))]}
+        for baseline in (i % 2 == 0, i % 2 == 1):
+            store.clear_query_cache()
+            with schema_4_keywords() if baseline else nullcontext():
+                start = time.perf_counter()
+                update = nodes.recall(state, config, store=store)
+                after: Any = {**state, **update}
+                nodes.prompt(after)
+                samples[baseline].append(time.perf_counter() - start)
+    new, old = (
+        {"p50_ms": pct(samples[o], 50), "p95_ms": pct(samples[o], 95), "turns": turns}
+        for o in (False, True)
+    )
+    return new, old
+
+
+def evidence(work: Workload) -> list[tuple[str, set[str]]]:
+    """(question, keys of the memories holding its evidence turns) for each LoCoMo question
+    whose evidence is among the stored memories (real corpus only)."""
+    if work.kind != "real" or not corpus.LOCOMO.exists():
+        return []
+    key_of = {text: f"m{i}" for i, text in enumerate(work.docs)}
+    cited: list[set[str]] = []
+    for conv in json.loads(corpus.LOCOMO.read_text()):
+        turns = {
+            t["dia_id"]: f"{t['speaker']}: {t['text']}"
+            for name, session in conv["conversation"].items()
+            if name.startswith("session_") and isinstance(session, list)
+            for t in session
+        }
+        for qa in conv["qa"]:
+            texts = (turns.get(e) for e in qa.get("evidence", []))
+            cited.append({key_of[t] for t in texts if t in key_of})
+    return [(text, keys) for text, keys in zip(work.questions, cited, strict=True) if keys]
+
+
+def evidence_recall(
+    store: BaseStore, user: str, cited: list[tuple[str, set[str]]]
+) -> dict[str, float]:
+    """Mean share of each question's evidence memories in the store's top 5 / top 10."""
+    if not cited:
+        return {}
+    found = {5: 0.0, 10: 0.0}
+    for question, keys in cited:
+        ranked = [h.key for h in store.search(memories_namespace(user), query=question, limit=10)]
+        for k in found:
+            found[k] += len(keys & set(ranked[:k])) / len(keys)
+    return {f"evidence_r@{k}": hits / len(cited) for k, hits in found.items()}
 
 
 def wait_for_index(store: SqliteStore, user: str, work: Workload) -> float | None:
@@ -186,6 +253,12 @@ def wait_for_index(store: SqliteStore, user: str, work: Workload) -> float | Non
     if not block.indexed(store.ann):
         return None
     return time.perf_counter() - start
+
+
+def quality(result: dict[str, float]) -> str:
+    if "evidence_r@5" not in result:
+        return "-"
+    return f"{100 * result['evidence_r@5']:.1f} / {100 * result['evidence_r@10']:.1f}"
 
 
 def main() -> None:
@@ -206,6 +279,12 @@ def main() -> None:
         help="comma-separated: sqlite (approximate index above its threshold), sqlite-exact "
         "(index off), langgraph-memory (the peer)",
     )
+    parser.add_argument(
+        "--ab-keywords",
+        action="store_true",
+        help="sqlite backend: time every turn also with schema 4's keyword search (tag-scoped, "
+        "every word), interleaved turn by turn, so both see the same machine load",
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/recall_bench.json"))
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-recall-"))
@@ -214,13 +293,14 @@ def main() -> None:
     print(f"# corpus: {args.corpus}; index threshold {AnnConfig().min_rows:,} vectors")
     print(
         "| memories | backend | fill s | index build s | recall p50 ms | recall p95 ms | turns "
-        "| top-5 vs exact | p95 vs first |"
+        "| top-5 vs exact | p95 vs first | evidence R@5 / R@10 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows: list[dict[str, Any]] = []
     backends = args.backends.split(",")
     for n in (int(x) for x in args.memories.split(",")):
         work = Workload(args.corpus, n, args.turns, args.messages)
+        cited = evidence(work)
         index: Any = {"embed": work.embedder, "dims": 384, "fields": ["text"]}
         path = tmp / f"r{n}.db"
         filled_at: float | None = None
@@ -246,37 +326,61 @@ def main() -> None:
                 elif exact_peer is None:
                     exact_peer = store
             measure(store, user, work, 3, 0, None)  # warm: model loaded, vectors cached
-            compare = exact_peer if name == "sqlite" else None
-            result = measure(store, user, work, turns, 3, compare)
-            first_p95 = first_p95 or result["p95_ms"]
             label = {
                 "sqlite": "memshelf sqlite",
                 "sqlite-exact": "memshelf sqlite, exact (index off)",
                 "langgraph-memory": "langgraph InMemoryStore",
             }[name]
-            rows.append(
-                {
-                    "memories": n,
-                    "backend": label,
-                    "fill_s": filled,
-                    "index_build_s": built,
-                    **result,
-                }
-            )
-            agree = result.get("recall_at_5_vs_exact")
-            print(
-                f"| {n:,} | {label} | {filled:.0f} | "
-                f"{'-' if built is None else f'{built:.1f}'} | {result['p50_ms']:.1f} | "
-                f"{result['p95_ms']:.1f} | {turns} | {'-' if agree is None else f'{agree:.3f}'} "
-                f"| {result['p95_ms'] / first_p95:.2f}x |",
-                flush=True,
-            )
+            results: list[tuple[str, dict[str, float]]] = []
+            if name == "sqlite" and args.ab_keywords:
+                assert isinstance(store, SqliteStore)
+                new, old = measure_ab(store, user, work, turns, 3)
+                new.update(evidence_recall(store, user, cited))
+                with schema_4_keywords():
+                    old.update(evidence_recall(store, user, cited))
+                results = [
+                    (f"{label} (A/B: this keyword search)", new),
+                    (f"{label} (A/B: schema 4 keyword search)", old),
+                ]
+            else:
+                compare = exact_peer if name == "sqlite" else None
+                result = measure(store, user, work, turns, 3, compare)
+                if name != "langgraph-memory":
+                    result.update(evidence_recall(store, user, cited))
+                results = [(label, result)]
+            for label, result in results:
+                first_p95 = first_p95 or result["p95_ms"]
+                report(rows, n, label, filled, built, turns, result, first_p95)
             if isinstance(store, SqliteStore) and store is not exact_peer:
                 store.close()
         if exact_peer is not None:
             exact_peer.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
+
+
+def report(
+    rows: list[dict[str, Any]],
+    n: int,
+    label: str,
+    filled: float,
+    built: float | None,
+    turns: int,
+    result: dict[str, float],
+    first_p95: float,
+) -> None:
+    """One table row, printed and kept for the JSON file."""
+    rows.append(
+        {"memories": n, "backend": label, "fill_s": filled, "index_build_s": built, **result}
+    )
+    agree = result.get("recall_at_5_vs_exact")
+    print(
+        f"| {n:,} | {label} | {filled:.0f} | "
+        f"{'-' if built is None else f'{built:.1f}'} | {result['p50_ms']:.1f} | "
+        f"{result['p95_ms']:.1f} | {turns} | {'-' if agree is None else f'{agree:.3f}'} "
+        f"| {result['p95_ms'] / first_p95:.2f}x | {quality(result)} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

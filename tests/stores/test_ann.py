@@ -307,6 +307,32 @@ def test_bad_index_settings_are_refused(config: dict[str, Any], word: str) -> No
         AnnConfig(**config)
 
 
+def test_ann_min_rows_setting_reaches_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: Any
+) -> None:
+    """MEMSHELF_ANN_MIN_ROWS sets when open_store's SQLite store indexes a namespace; 0 = never."""
+    from memshelf.config import Settings
+    from memshelf.stores import open_store
+
+    embed = LookupEmbedder()
+    index: Any = {"embed": embed, "dims": DIMS, "fields": ["text"]}
+    monkeypatch.setenv("MEMSHELF_ANN_MIN_ROWS", "200")
+    with open_store(str(tmp_path / "a.db"), settings=Settings(), index=index, ttl=None) as store:
+        assert isinstance(store, SqliteStore)
+        _fill(store, 600)
+        _top(store, "query 0")
+        assert store.ann == AnnConfig(min_rows=200)
+        assert _block(store).indexed(store.ann) and asked["n"] == 1
+    monkeypatch.setenv("MEMSHELF_ANN_MIN_ROWS", "0")
+    with open_store(str(tmp_path / "a.db"), settings=Settings(), index=index, ttl=None) as store:
+        assert isinstance(store, SqliteStore)
+        assert store.ann.min_rows is None
+        assert len(_top(store, "query 0")) == 10
+        assert not _block(store).indexed(store.ann) and asked["n"] == 1
+    with pytest.raises(ValueError, match="ann_min_rows"):
+        Settings(ann_min_rows=-1)
+
+
 SUBJECTS = ["Maria", "Jon", "Aiko", "Priya", "Tomas", "Grace", "Olu", "Lena", "Ravi", "Chen"]
 PREDICATES = [
     "prefers {o} for side projects",

@@ -15,6 +15,7 @@ from langgraph.store.base import IndexConfig, TTLConfig
 
 from memshelf.config import Settings
 from memshelf.errors import ConfigurationError
+from memshelf.stores.ann import AnnConfig
 from memshelf.stores.base import MemshelfStore
 from memshelf.stores.sqlite import SqliteStore
 
@@ -103,7 +104,9 @@ def open_store(
     ``text`` field and items get a 90-day refresh-on-read TTL, whichever the
     backend. ``index`` and ``ttl`` take LangGraph's own ``IndexConfig`` /
     ``TTLConfig`` (``None`` turns them off); other options go to the backend
-    (e.g. ``keyword_weight``; for Redis ``prefix`` or ``vector_algorithm``).
+    (e.g. ``keyword_weight``; for SQLite ``ann``, by default
+    ``AnnConfig(min_rows=settings.ann_min_rows)``; for Redis ``prefix`` or
+    ``vector_algorithm``).
     """
     settings = settings or Settings()
     if url is None:
@@ -118,11 +121,13 @@ def open_store(
         options.setdefault("prefix", settings.redis_prefix)
         options.setdefault("password", password.get_secret_value() if password else None)
         return RedisStore(str(url), index=index, ttl=ttl, **options)
+    options.setdefault("ann", AnnConfig(min_rows=settings.ann_min_rows or None))
     return SqliteStore(resolve_path(url, settings), index=index, ttl=ttl, **options)
 
 
 __all__ = [
     "DEFAULT_FIELDS",
+    "AnnConfig",
     "MemshelfStore",
     "SqliteStore",
     "default_index",
