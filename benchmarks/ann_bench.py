@@ -28,10 +28,12 @@ file; "exact" is ``AnnConfig(min_rows=None)``, "index" is ``AnnConfig(min_rows=1
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -328,6 +330,7 @@ def store(argv: list[str]) -> None:
     if args.keyword_weight is not None:
         extra["keyword_weight"] = args.keyword_weight
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-ann-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # 100k items: ~250 MB
     ns = ("memories", "bench")
     print(f"# {os.cpu_count()} cores, {platform.platform()}, numpy {np.__version__}")
     print(f"# defaults: {AnnConfig()}")

@@ -26,10 +26,12 @@ schema 4's (the namespace's tag, every word), so a busy machine loads both alike
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -288,6 +290,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/recall_bench.json"))
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-recall-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # 100k items: ~250 MB
     user = "sukhveer"
     print(f"# {os.cpu_count()} cores, {platform.platform()}, local all-MiniLM-L6-v2 (ONNX int8)")
     print(f"# corpus: {args.corpus}; index threshold {AnnConfig().min_rows:,} vectors")

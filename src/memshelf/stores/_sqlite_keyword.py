@@ -9,10 +9,10 @@ many namespaces is scoped by its opaque tag token instead.
 What costs time is bm25 scoring every row that matches a word. So a query keeps
 its words rarest first while the items they are in add up to at most
 ``KEYWORD_BUDGET`` (its rarest word always, if that one is in at most
-``KEYWORD_MAX_DOCS`` items). A store of a few thousand items keeps every word;
-on LoCoMo questions over 100,000 real sentences this scores ~4x fewer rows and
-finds more of the evidence than every word did (BENCHMARKS.md, issue 12): a
-word in a thousand items mostly adds noise.
+``KEYWORD_MAX_DOCS`` items). On LoCoMo questions over 100,000 real sentences
+this scores ~4x fewer rows and finds more of the evidence than every word did;
+on LoCoMo's own small conversations evidence recall is unchanged
+(BENCHMARKS.md, issue 12): a word in a thousand items mostly adds noise.
 """
 
 from __future__ import annotations

@@ -390,7 +390,7 @@ class SqliteStore(MemshelfStore):
         vector_rows: list[tuple[int, str, str, bytes]] = []
         keyword_rows: list[tuple[bytes, int, str, str]] = []
         with self._tx() as conn:
-            self._flush_refreshes(conn)
+            self._ttl.flush(conn)
             if refresh:
                 ids = list(refresh)
                 for start in range(0, len(ids), _SQL_CHUNK):
@@ -496,9 +496,6 @@ class SqliteStore(MemshelfStore):
         if self._ttl.pending:
             self._ttl.start(self)
         return inline
-
-    def _flush_refreshes(self, conn: sqlite3.Connection) -> None:
-        self._ttl.flush(conn)
 
     @property
     def _maintainer(self) -> threading.Thread | None:
