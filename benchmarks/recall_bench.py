@@ -21,6 +21,9 @@ searching each LoCoMo question (untimed) for the dialogue turns its answer
 cites, among all the memories. ``--ab-keywords`` times each turn of the
 ``sqlite`` backend twice, interleaved: with this code's keyword search and with
 schema 4's (the namespace's tag, every word), so a busy machine loads both alike.
+``--ab-overlap`` does the same with the query embedded while the store runs its
+keyword search (``stores.base.QueryVectors``) against embedded first, then
+searched (the code before; ``sequential_queries``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ import shutil
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,7 @@ from memshelf.llm.fake import rule_based_chat_model
 from memshelf.namespaces import memories_namespace
 from memshelf.stores import _query as q
 from memshelf.stores.ann import AnnConfig
+from memshelf.stores.base import Plan, QueryVectors
 from memshelf.stores.sqlite import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -186,11 +192,34 @@ def measure(
     return out
 
 
+@contextmanager
+def sequential_queries(store: SqliteStore) -> Iterator[None]:
+    """Queries embedded in full before the store's work starts, as before the overlap."""
+
+    def sequential(plan: Plan) -> QueryVectors:
+        found, missing = store._cached_queries(plan.queries)
+        if missing and store.embeddings is not None:
+            vectors = [store.embeddings.embed_query(t) for t in missing]
+            found.update(store._remember_queries(missing, vectors))
+        return QueryVectors(found)
+
+    store._query_vectors = sequential  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del store._query_vectors
+
+
 def measure_ab(
-    store: SqliteStore, user: str, work: Workload, turns: int, first: int
+    store: SqliteStore,
+    user: str,
+    work: Workload,
+    turns: int,
+    first: int,
+    baseline_of: Callable[[], AbstractContextManager[None]],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """(this code's keyword search, schema 4's): each turn's recall timed with both,
-    alternating which goes first, the query cache cleared before each (both embed)."""
+    """(this code, the baseline ``baseline_of()`` sets up): each turn's recall timed with
+    both, alternating which goes first, the query cache cleared before each (both embed)."""
     nodes = Nodes(rule_based_chat_model(), [], recall_k=5, max_rounds=1)
     config: Any = {"configurable": {"user_id": user, "thread_id": "bench"}}
     samples: dict[bool, list[float]] = {False: [], True: []}
@@ -198,7 +227,7 @@ def measure_ab(
         state: Any = {"messages": [HumanMessage(work.message(i))]}
         for baseline in (i % 2 == 0, i % 2 == 1):
             store.clear_query_cache()
-            with schema_4_keywords() if baseline else nullcontext():
+            with baseline_of() if baseline else nullcontext():
                 start = time.perf_counter()
                 update = nodes.recall(state, config, store=store)
                 after: Any = {**state, **update}
@@ -287,6 +316,12 @@ def main() -> None:
         help="sqlite backend: time every turn also with schema 4's keyword search (tag-scoped, "
         "every word), interleaved turn by turn, so both see the same machine load",
     )
+    parser.add_argument(
+        "--ab-overlap",
+        action="store_true",
+        help="sqlite backend: time every turn also with the query embedded before the "
+        "search starts (no overlap with keyword search), interleaved turn by turn",
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/recall_bench.json"))
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="memshelf-recall-"))
@@ -337,13 +372,25 @@ def main() -> None:
             results: list[tuple[str, dict[str, float]]] = []
             if name == "sqlite" and args.ab_keywords:
                 assert isinstance(store, SqliteStore)
-                new, old = measure_ab(store, user, work, turns, 3)
+                new, old = measure_ab(store, user, work, turns, 3, schema_4_keywords)
                 new.update(evidence_recall(store, user, cited))
                 with schema_4_keywords():
                     old.update(evidence_recall(store, user, cited))
                 results = [
                     (f"{label} (A/B: this keyword search)", new),
                     (f"{label} (A/B: schema 4 keyword search)", old),
+                ]
+            elif name == "sqlite" and args.ab_overlap:
+                assert isinstance(store, SqliteStore)
+                new, old = measure_ab(
+                    store, user, work, turns, 3, partial(sequential_queries, store)
+                )
+                new.update(evidence_recall(store, user, cited))
+                with sequential_queries(store):
+                    old.update(evidence_recall(store, user, cited))
+                results = [
+                    (f"{label} (A/B: embedding overlaps keyword search)", new),
+                    (f"{label} (A/B: embedded first, then searched)", old),
                 ]
             else:
                 compare = exact_peer if name == "sqlite" else None

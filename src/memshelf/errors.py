@@ -1,7 +1,10 @@
 """Every error memshelf raises on purpose, so callers can catch one base class.
 
 Each message names the problem and the fix. The edges (CLI, service) turn
-these into friendly messages or HTTP statuses; the core never does.
+these into friendly messages or HTTP statuses; the core never does. The CLI
+prints every one as ``error: <what>. <how to fix>`` on stderr with exit code 2;
+``tests/faults`` injects each fault the README's "When things go wrong" table
+lists and checks that this, and nothing else, is what a user sees.
 
     MemshelfError
     ├── ConfigurationError          bad or unsafe settings, unknown store URL
@@ -16,6 +19,9 @@ these into friendly messages or HTTP statuses; the core never does.
     ├── NotFoundError               no such thread or memory for this owner (another
     │                               owner's looks exactly like one that does not exist)
     ├── StoreError                  the store cannot serve the request
+    │   ├── StoreFileError          the SQLite file is not a store, read-only, full, locked
+    │   │                           or from a newer memshelf (``.path`` names it)
+    │   ├── StoreUnavailableError   the Redis server went away or refused mid-run
     │   └── ValueTooLargeError      a value over the configured size limit
     └── ModelError                  the chat model cannot be used
         ├── ModelNotInstalledError  local model not installed (fix: memshelf models install)
@@ -86,6 +92,18 @@ class StoreError(MemshelfError):
     """The store could not serve a request."""
 
 
+class StoreFileError(StoreError):
+    """The SQLite store file cannot be used as asked; a failed batch wrote nothing."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class StoreUnavailableError(StoreError):
+    """The store's server could not be reached or dropped the connection mid-request."""
+
+
 class ValueTooLargeError(StoreError, ValueError):
     """A value larger than the store accepts; nothing was written."""
 
@@ -123,5 +141,7 @@ __all__ = [
     "NotFoundError",
     "ProviderKeyMissingError",
     "StoreError",
+    "StoreFileError",
+    "StoreUnavailableError",
     "ValueTooLargeError",
 ]

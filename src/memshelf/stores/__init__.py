@@ -122,6 +122,7 @@ def open_store(
         options.setdefault("password", password.get_secret_value() if password else None)
         return RedisStore(str(url), index=index, ttl=ttl, **options)
     options.setdefault("ann", AnnConfig(min_rows=settings.ann_min_rows or None))
+    options.setdefault("vector_cache_bytes", settings.vector_cache_mb << 20)
     return SqliteStore(resolve_path(url, settings), index=index, ttl=ttl, **options)
 
 

@@ -7,11 +7,12 @@ Kept apart from the store's query code; ``memshelf.stores.redis`` re-exports
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from memshelf.config import redact
-from memshelf.errors import ConfigurationError
+from memshelf.errors import ConfigurationError, StoreUnavailableError
 
 if TYPE_CHECKING:
     import redis
@@ -54,26 +55,158 @@ def connect(url: str, password: str | None = None) -> redis.Redis:
         raise ConfigurationError(
             "The Redis backend needs the redis client: pip install 'memshelf[redis]'."
         ) from exc
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError(
             f"A Redis URL starts with redis:// or rediss:// (got {redact(url)})."
         )
     kwargs: dict[str, Any] = {"protocol": 3, "decode_responses": False}
     kwargs.update(password_args(url, password))
-    client = redis.Redis.from_url(url, **kwargs)
+    # A restarted server is reconnected to by the next command, within a bounded wait.
+    kwargs["retry"] = Retry(ExponentialBackoff(cap=_RETRY_CAP_S, base=0.1), _RETRIES)
+    kwargs["retry_on_error"] = [redis.ConnectionError, redis.TimeoutError]
+    kwargs.setdefault("socket_connect_timeout", _CONNECT_TIMEOUT_S)
+    where = f"Redis at {redact(url)} (URL hash)"
+    client = client_class().from_url(url, **kwargs)
+    client.memshelf_where = where  # type: ignore[attr-defined]
+    db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+    if db != 0:
+        raise ConfigurationError(
+            f"{where} names database {db}; memshelf needs database 0, the only one the query "
+            "engine indexes. Use redis://host:6379/0, and MEMSHELF_REDIS_PREFIX to keep "
+            "several memshelf stores apart in one server."
+        )
     try:
         client.ping()
     except redis.AuthenticationError as exc:
         raise ConfigurationError(
-            f"Redis at {redact(url)} (URL hash) refused the password; set it in the URL "
+            f"{where} refused the password; set it in the URL "
             "(redis://:PASSWORD@host:6379/0) or MEMSHELF_REDIS_PASSWORD."
         ) from exc
     except redis.ConnectionError as exc:
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailableError) else exc
         raise ConfigurationError(
-            f"Cannot reach Redis at {redact(url)} (URL hash): {type(exc).__name__}. Is it running? "
+            f"Cannot reach {where}: {type(cause).__name__}. Is it running? "
             "For a local one: memshelf redis-server."
         ) from exc
+    except redis.ResponseError as exc:
+        raise ConfigurationError(f"{where} refused the connection: {exc}. Check the URL.") from exc
+    warn_if_evicting(client, where)
     return client
 
 
-__all__ = ["connect", "drop_prefix", "key_batches", "password_args"]
+_RETRIES = 3
+_CONNECT_TIMEOUT_S = 5.0
+_CLIENT: type[redis.Redis] | None = None
+
+
+def client_class() -> type[redis.Redis]:
+    """``redis.Redis``, except that a connection lost after the retries raises
+    :class:`~memshelf.errors.StoreUnavailableError` (still a ``redis.ConnectionError``)."""
+    global _CLIENT
+    if _CLIENT is not None:
+        return _CLIENT
+    import redis
+    from redis.client import Pipeline
+
+    class RedisUnavailableError(StoreUnavailableError, redis.ConnectionError):
+        """The server went away mid-run and did not come back within the retries."""
+
+    def lost(where: str, exc: Exception) -> RedisUnavailableError:
+        return RedisUnavailableError(
+            f"Lost the connection to {where} ({type(exc).__name__}: {exc}) and it did not "
+            f"come back within {_RETRIES} retries. Check that the server is up (for a local "
+            "one: memshelf redis-server) and run the command again: writes that were "
+            "acknowledged are kept (with AOF on), the interrupted one was not applied or is "
+            "applied whole."
+        )
+
+    transient = (redis.ConnectionError, redis.TimeoutError)
+
+    class MemshelfPipeline(Pipeline):
+        memshelf_where = "Redis"
+
+        def execute(self, raise_on_error: bool = True) -> list[Any]:
+            try:
+                return super().execute(raise_on_error)
+            except redis.AuthenticationError:
+                raise
+            except transient as exc:
+                raise lost(self.memshelf_where, exc) from exc
+
+        def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+            """WATCH, and the reads between it and MULTI, run at once."""
+            try:
+                return super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            except redis.AuthenticationError:
+                raise
+            except transient as exc:
+                raise lost(self.memshelf_where, exc) from exc
+
+    class MemshelfRedis(redis.Redis):
+        memshelf_where = "Redis"
+
+        def execute_command(self, *args: Any, **options: Any) -> Any:
+            try:
+                return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            except redis.AuthenticationError:
+                raise
+            except transient as exc:
+                raise lost(self.memshelf_where, exc) from exc
+
+        def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+            pipe = MemshelfPipeline(
+                self.connection_pool, self.response_callbacks, transaction, shard_hint
+            )
+            pipe.memshelf_where = self.memshelf_where
+            return pipe
+
+    _CLIENT = MemshelfRedis
+    return _CLIENT
+
+
+_RETRY_CAP_S = 1.0
+_warned: set[str] = set()
+log = logging.getLogger("memshelf.stores.redis")
+
+
+def eviction_policy(client: redis.Redis) -> str | None:
+    """The server's ``maxmemory-policy``, or None when CONFIG is not allowed (managed Redis)."""
+    import redis
+
+    try:
+        found = client.config_get("maxmemory-policy")
+    except redis.ResponseError:
+        return None
+    for name, value in dict(found).items():
+        if (name.decode() if isinstance(name, bytes) else str(name)) == "maxmemory-policy":
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def warn_if_evicting(client: redis.Redis, where: str) -> str | None:
+    """Warn (once per server) when Redis may evict keys to save memory: memories would vanish."""
+    policy = eviction_policy(client)
+    if policy in (None, "noeviction") or where in _warned:
+        return None
+    _warned.add(where)
+    message = (
+        f"warning: {where} uses maxmemory-policy {policy}: when it fills up, Redis deletes "
+        "keys, and memories with them. Set `maxmemory-policy noeviction` for memshelf's "
+        "server (CONFIG SET maxmemory-policy noeviction, and in redis.conf)."
+    )
+    log.warning(message)
+    return message
+
+
+__all__ = [
+    "client_class",
+    "connect",
+    "drop_prefix",
+    "eviction_policy",
+    "key_batches",
+    "password_args",
+    "warn_if_evicting",
+]

@@ -13,13 +13,16 @@ exactly as Python does, the condition keeps the row rather than guess:
 - Float bounds get a relative slack of 1e-9, so a last-bit difference between
   SQLite's and Python's number parsing never drops a row.
 - SQLite 3.40 rejects ``NaN``/``Infinity`` (which ``json.dumps`` writes): such rows
-  skip the JSON test. It also ends a string at ``\\u0000``, so a string holding NUL
+  skip the JSON test, and a filter for ±inf keeps them (only a valid ``1e999``
+  reads as inf in SQL). It also ends a string at ``\\u0000``, so a string holding NUL
   compares by its part before the NUL, and ``$ne`` never drops a row holding one.
 - A plain ASCII string the filter requires must appear, quoted, in the row's JSON
   text: ``instr`` checks that before any JSON is parsed, which rejects most rows
   at a fraction of a parse's cost.
 - A key SQLite's JSON path cannot name (one holding ``"``, ``\\`` or a control
-  character) is left to Python.
+  character, or a lone surrogate, which no stored key holds) is left to Python.
+- Conditions are joined as a balanced tree, so a filter with a thousand keys stays
+  far inside SQLite's expression depth limit (1000).
 
 Every key path and value is a bound parameter; nothing a caller supplies is
 spliced into the SQL text.
@@ -97,16 +100,23 @@ def _all(parts: list[Part]) -> Part:
         return FALSE
     if not kept:
         return TRUE
-    if len(kept) == 1:
-        return kept[0]
-    return " AND ".join(f"({sql})" for sql, _ in kept), tuple(a for _, args in kept for a in args)
+    return _balanced(kept)
+
+
+def _balanced(parts: list[Part]) -> Part:
+    """``a AND b AND ...`` nested as a balanced tree: depth log2(n), not n."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    (left, left_args), (right, right_args) = _balanced(parts[:half]), _balanced(parts[half:])
+    return f"({left}) AND ({right})", (*left_args, *right_args)
 
 
 def _child(path: str | None, key: Any) -> str | None:
     """The JSON path of ``key`` under ``path``, or None when SQLite could not name it exactly."""
     if path is None or not isinstance(key, str):
         return None
-    if '"' in key or "\\" in key or any(ord(ch) < 0x20 for ch in key):
+    if '"' in key or "\\" in key or any(ord(ch) < 0x20 for ch in key) or not _encodable(key):
         return None
     return f'{path}."{key}"'
 
@@ -176,8 +186,10 @@ def _equal(col: str, path: str, arg: Any, loose: bool) -> tuple[Part, Part]:
             number = float(arg)
         except OverflowError:
             return TRUE, FALSE
-        if not math.isfinite(number):
-            return FALSE, FALSE  # no stored number equals these: a NaN row skips the JSON test
+        if math.isnan(number):
+            return FALSE, FALSE  # NaN equals nothing, not even a NaN read back from JSON
+        if math.isinf(number):  # json.dumps's Infinity is no JSON to SQLite: such rows skip this
+            return (f"{x} IS ?", (path, number)), (f"{x} IS ?", (path, number))
         sup = (f"{x} BETWEEN ? AND ?", (path, _below(number), _above(number)))
         exact = int(arg) if isinstance(arg, int) else int(number) if number.is_integer() else None
         if exact is None or not -_I64 <= exact < _I64:

@@ -8,9 +8,14 @@ edited once released: a change is a new step.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
-from memshelf.errors import StoreError
+from memshelf.errors import StoreFileError
 
 SCHEMA_VERSION = 5
 
@@ -177,11 +182,104 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     """Bring the file to SCHEMA_VERSION; the caller holds a write transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(
+        raise StoreFileError(
+            path,
             f"{path} was written by a newer memshelf (schema {version} > "
-            f"{SCHEMA_VERSION}). Upgrade memshelf: pip install -U memshelf."
+            f"{SCHEMA_VERSION}). Upgrade memshelf: pip install -U memshelf.",
         )
+    if version == 0:
+        refuse_foreign(conn, path)
+    if path != ":memory:" and not os.access(path, os.W_OK):
+        # SQLite would open it read-only and fail at the first write (reads refresh TTLs).
+        raise StoreFileError(path, explain(path, PermissionError(errno.EACCES, "read-only")))
     for step in range(version + 1, SCHEMA_VERSION + 1):
         for statement in _MIGRATIONS[step]:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {step}")
+
+
+_ELSEWHERE = (
+    "Point --store (or MEMSHELF_STORE_URL; MEMSHELF_DATA_DIR for the default file) at a "
+    "memshelf store, or at a new file to start one."
+)
+
+
+def refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
+    """A version-0 file with tables belongs to another program: adding ours would damage it."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+        return
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4"
+        )
+    ]
+    if names:
+        raise StoreFileError(
+            path,
+            f"{path} is a SQLite database of another program (tables: {', '.join(names)}); "
+            f"memshelf leaves it untouched. {_ELSEWHERE}",
+        )
+
+
+def _unopenable(path: str) -> str:
+    """Why a file cannot be opened, from what the file system says about it and its folder."""
+    file, folder = Path(path), Path(path).parent
+    if file.is_dir():
+        return f"{path} is a directory, not a store file. {_ELSEWHERE}"
+    if not folder.is_dir():
+        above = next((p for p in folder.parents if p.exists()), folder)
+        if folder.exists() or not above.is_dir():
+            return f"{folder if folder.exists() else above} is a file, not a folder. {_ELSEWHERE}"
+        return f"The folder {folder} could not be created under {above}. {_ELSEWHERE}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"Cannot create or open {path}: its folder {folder} is not writable. Make it "
+            f"writable (chmod u+w {folder}) or {_ELSEWHERE[0].lower()}{_ELSEWHERE[1:]}"
+        )
+    return f"Cannot open {path} (permissions?). Check that you can read and write it."
+
+
+def explain(path: str, exc: BaseException) -> str:
+    """The one message for a SQLite or file-system failure on the store file at ``path``."""
+    text = str(exc)
+    low = text.lower()
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, OSError) and code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        low = "disk is full"
+    if "file is not a database" in low or "malformed" in low:
+        return (
+            f"{path} is not a memshelf store: SQLite says {text!r} (another kind of file, "
+            f"or a corrupted one). {_ELSEWHERE} A damaged store comes back from a backup "
+            "or `memshelf memories export` output."
+        )
+    if "readonly" in low or "read-only" in low or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"{path} cannot be written (the file or its folder is read-only; SQLite's WAL "
+            "also writes -wal and -shm files beside it). Make both writable, or copy the "
+            "file somewhere writable. Nothing was written."
+        )
+    if "disk is full" in low or "disk i/o error" in low or "database or disk is full" in low:
+        return (
+            f"Writing {path} failed ({text}): the disk is full or a file size limit was hit "
+            "(or the disk itself failed). The whole batch was rolled back and the file is "
+            "unchanged; free some space and run the command again."
+        )
+    if "locked" in low or "busy" in low:
+        return (
+            f"{path} stayed locked by another process for longer than the 10 s wait. "
+            "Run the command again once the other writer (a long import or reembed) is done."
+        )
+    if "unable to open" in low or isinstance(exc, OSError):
+        return _unopenable(path)
+    return f"The store file {path} failed: {text}. {_ELSEWHERE}"
+
+
+@contextlib.contextmanager
+def file_errors(path: str) -> Iterator[None]:
+    """Turn SQLite and OS errors on the store file into a :class:`StoreFileError` naming it."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreFileError(path, explain(path, exc)) from exc

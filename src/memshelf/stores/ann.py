@@ -94,6 +94,12 @@ class AnnIndex:
     def __len__(self) -> int:
         return int(self._index.element_count) - self._deleted
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the graph holds, about: each slot's vector, level-0 links and label."""
+        per_slot = 4 * int(self._index.dim) + 8 * int(self._index.M) + 16
+        return int(self._index.max_elements) * per_slot
+
     def add(self, vids: np.ndarray, vectors: np.ndarray, threads: int = 1) -> None:
         if not len(vids):
             return

@@ -2,22 +2,28 @@
 
 A batch is checked and embedded in full before a backend touches its
 database, so bad input (a non-JSON value, an oversized one, an embedder that
-returns the wrong number of dimensions or fails) writes nothing. Backends
-implement ``_execute`` (reads and writes for an already-embedded batch) and
-``close``.
+returns the wrong number of dimensions or fails) writes nothing. A batch that
+only reads embeds its queries on a pool thread instead, while the backend runs
+its keyword search (``QueryVectors``); the embedder's error is raised all the
+same. Backends implement ``_execute`` (reads and writes for an embedded batch)
+and ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import math
+import os
 import threading
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Self, TypeVar
 
 import numpy as np
@@ -38,7 +44,7 @@ from langgraph.store.base import (
 )
 
 from memshelf.embeddings import fingerprint as embedder_fingerprint
-from memshelf.errors import MemshelfError, StoreError, ValueTooLargeError
+from memshelf.errors import InvalidInputError, MemshelfError, StoreError, ValueTooLargeError
 from memshelf.namespaces import validate_namespace
 from memshelf.stores import _query as q
 from memshelf.stores.vectors import as_unit_matrix
@@ -152,6 +158,53 @@ def best_first_chunks(scores: Mapping[K, float], size: int) -> Iterator[list[tup
         yield ordered[start : start + size]
 
 
+def _check_unicode(op: PutOp) -> None:
+    """A key or namespace label every backend can store as UTF-8, or a clear error."""
+    for what, text in (("key", op.key), *(("namespace label", n) for n in op.namespace)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(
+                f"The {what} {text!r} holds a lone surrogate ({text[exc.start]!r}, left by a "
+                "bad decode), which is not Unicode and cannot be stored as UTF-8; clean it "
+                "first (e.g. text.encode('utf-8', 'replace').decode()). Nothing was written."
+            ) from exc
+
+
+class QueryVectors(dict[str, np.ndarray]):
+    """A batch's query vectors, some perhaps still being embedded on another thread.
+
+    A batch that only reads starts embedding its new queries and goes on to the
+    backend at once; the backend asks for a search's vector (``get`` waits for it)
+    after its keyword search, so a search costs the slower of the two, not their sum.
+    """
+
+    def __init__(
+        self,
+        ready: Mapping[str, np.ndarray],
+        pending: Future[dict[str, np.ndarray]] | None = None,
+    ) -> None:
+        super().__init__(ready)
+        self._pending = pending
+
+    def get(self, text: str, default: Any = None) -> Any:
+        self.wait()
+        return super().get(text, default)
+
+    def wait(self) -> None:
+        """Block until every vector is here; raises the embedder's error, if it failed."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.update(pending.result())
+
+
+@cache
+def _query_pool(pid: int) -> ThreadPoolExecutor:
+    """Threads that embed read batches' queries; one pool per process (a forked child
+    must not wait on its parent's threads)."""
+    return ThreadPoolExecutor(thread_name_prefix=f"memshelf-query-{pid}")
+
+
 def check_ttl(ttl: Any) -> None:
     if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0 or math.isnan(ttl)):
         raise StoreError(f"ttl must be a positive number of minutes or None, got {ttl!r}.")
@@ -249,8 +302,10 @@ class MemshelfStore(BaseStore):
         ops = list(ops)
         plan = self._plan(ops)
         vectors = self._embed_texts(plan.texts)
-        queries = self._embed_queries(plan.queries)
-        return self._execute(ops, plan, vectors, queries)
+        queries = self._query_vectors(plan)
+        results = self._execute(ops, plan, vectors, queries)
+        queries.wait()  # an embedder's error is raised even when no search needed its vector
+        return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
@@ -279,6 +334,7 @@ class MemshelfStore(BaseStore):
         for op in ops:
             if isinstance(op, PutOp):
                 q.encode_ns(op.namespace)
+                _check_unicode(op)
                 if op.value is not None and not isinstance(op.value, dict):
                     raise StoreError(
                         f"Values must be dicts (JSON objects), got {type(op.value).__name__}."
@@ -318,7 +374,15 @@ class MemshelfStore(BaseStore):
                 f"The value for key {op.key!r} is not JSON-serialisable ({exc}); "
                 "store plain dicts, lists, strings, numbers and booleans."
             ) from exc
-        size = len(blob.encode("utf-8"))
+        try:
+            size = len(blob.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(
+                f"The value for key {op.key!r} holds a lone surrogate ({exc.object[exc.start]!r}, "
+                "left by a bad decode), which is not Unicode and cannot be stored as UTF-8; "
+                "clean the text first (e.g. text.encode('utf-8', 'replace').decode()). "
+                "Nothing was written."
+            ) from exc
         if size > self.max_value_bytes:
             raise ValueTooLargeError(
                 f"The value for key {op.key!r} is {size:,} bytes; the limit is "
@@ -362,17 +426,26 @@ class MemshelfStore(BaseStore):
                 self._query_cache.popitem(last=False)
         return new
 
-    def _embed_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
-        found, missing = self._cached_queries(texts)
-        if missing and self.embeddings is not None:
-            found.update(
-                self._remember_queries(missing, [self.embeddings.embed_query(t) for t in missing])
-            )
-        return found
+    def _query_vectors(self, plan: Plan) -> QueryVectors:
+        """The batch's query vectors: embedded on a pool thread, overlapping the backend's
+        keyword search, when the batch only reads; before anything else when it writes,
+        so an embedder error writes nothing."""
+        found, missing = self._cached_queries(plan.queries)
+        embeddings = self.embeddings
+        if not missing or embeddings is None:
+            return QueryVectors(found)
 
-    def _scored(self, op: SearchOp, query_vec: np.ndarray | None) -> bool:
+        def embed() -> dict[str, np.ndarray]:
+            return self._remember_queries(missing, [embeddings.embed_query(t) for t in missing])
+
+        if plan.puts:
+            return QueryVectors({**found, **embed()})
+        context = contextvars.copy_context()  # the caller's tracing and callbacks go along
+        return QueryVectors(found, _query_pool(os.getpid()).submit(context.run, embed))
+
+    def _scored(self, op: SearchOp) -> bool:
         """Whether a search ranks by score: a query, and an embedder or keyword weight."""
-        return bool(op.query) and (query_vec is not None or self.keyword_weight > 0)
+        return bool(op.query) and (self.embeddings is not None or self.keyword_weight > 0)
 
     def _refreshes(self, refresh_ttl: bool | None) -> bool:
         if refresh_ttl is not None:

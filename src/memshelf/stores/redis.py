@@ -59,6 +59,7 @@ from memshelf.errors import (
 from memshelf.stores import _query as q
 from memshelf.stores._redis_client import connect, drop_prefix, key_batches, password_args
 from memshelf.stores._redis_filter import filter_clause, value_tokens
+from memshelf.stores._redis_keyword import keyword_hits
 from memshelf.stores._redis_names import Registry
 from memshelf.stores.base import (
     DEFAULT_MAX_VALUE_BYTES,
@@ -77,7 +78,6 @@ log = logging.getLogger(__name__)
 
 # 2: the fv tags and the namespace registry (1 -> 2 is upgraded on open: _upgrade_from_1)
 SCHEMA_VERSION = 2
-_KEYWORD_HITS = 200
 _PAGE = 500
 _SCAN_PAGE = 4096  # a filtered listing's pages grow up to this (one sort per page)
 _FIELDS = (b"ns", b"key", b"value", b"created", b"updated", b"ttl", b"nvec", b"spec")
@@ -396,7 +396,7 @@ class RedisStore(MemshelfStore):
             if isinstance(op, GetOp):
                 results.append(self._get(op, refresh))
             elif isinstance(op, SearchOp):
-                results.append(self._search(op, queries.get(op.query or ""), refresh))
+                results.append(self._search(op, queries, refresh))
             elif isinstance(op, ListNamespacesOp):
                 results.append(self._list_namespaces(op))
             else:
@@ -437,7 +437,7 @@ class RedisStore(MemshelfStore):
         return row.item()
 
     def _search(
-        self, op: SearchOp, query_vec: np.ndarray | None, refresh: _Refresh
+        self, op: SearchOp, queries: dict[str, np.ndarray], refresh: _Refresh
     ) -> list[SearchItem]:
         q.check_filter(op.filter)  # an unknown operator fails whether or not an item reaches it
         clause = filter_clause(op.filter)
@@ -448,10 +448,9 @@ class RedisStore(MemshelfStore):
             rows = self._load(ids)
             return {i: r for i, r in rows.items() if q.matches_filter(r.value, op.filter)}
 
-        scored = self._scored(op, query_vec)
         page = search_page(
             op,
-            (lambda: self._ranked(op, query_vec, clause)) if scored else None,
+            (lambda: self._ranked(op, queries, clause)) if self._scored(op) else None,
             fetch,
             lambda want, skip: self._scan(op, clause, want, skip),
         )
@@ -476,7 +475,7 @@ class RedisStore(MemshelfStore):
         return results
 
     def _ranked(
-        self, op: SearchOp, query_vec: np.ndarray | None, clause: str
+        self, op: SearchOp, queries: dict[str, np.ndarray], clause: str
     ) -> Iterator[list[tuple[str, float]]]:
         """Chunks of (item id, score), best first: dense and keyword scores fused exactly.
 
@@ -487,6 +486,7 @@ class RedisStore(MemshelfStore):
         """
         scope = self._scope(tuple(op.namespace_prefix), clause)
         keyword = self._keyword_hits(scope, op.query or "") if self.keyword_weight > 0 else {}
+        query_vec = queries.get(op.query or "")  # may still be embedding: see QueryVectors
         if query_vec is None:
             yield from best_first_chunks(keyword, _PAGE)
             return
@@ -555,18 +555,9 @@ class RedisStore(MemshelfStore):
         return out
 
     def _keyword_hits(self, scope: str, query: str) -> dict[str, float]:
-        terms = q.keyword_terms(query)
-        if not terms:
-            return {}
-        words = "|".join(t.replace("_", "\\_") for t in terms)
-        results = self._ft_search(
-            self._items_index,
-            f"{scope} @text:({words})".strip(),
-            "SCORER", "BM25STD", "WITHSCORES", "NOCONTENT", "LIMIT", 0, _KEYWORD_HITS,
-        )  # fmt: skip
-        scores = {self._id_of(hit[b"id"]): float(hit[b"score"]) for hit in results}
-        best = max(scores.values(), default=0.0) or 1.0
-        return {i: s / best for i, s in scores.items()}
+        """BM25 over the query's rarest words, within the budget (``_redis_keyword.py``)."""
+        hits = keyword_hits(self._r, self._items_index, scope, query, self._ft_search)
+        return {self._id_of(key): score for key, score in hits.items()}
 
     def _id_of(self, key: bytes) -> str:
         return _s(key).rsplit(":", 1)[1]

@@ -3,21 +3,24 @@
 Items, their vectors and a keyword index live in one WAL-mode database, so a
 put is atomic and durable across restarts. Vector search needs no SQLite
 extension (this Python's ``sqlite3`` cannot load any): each namespace's
-vectors are cached in process (see ``vectors.py``), searched exactly when
-small and through an HNSW index (``ann.py``) past ``AnnConfig.min_rows``.
+vectors are cached in process (see ``vectors.py``; the cache is bounded by
+bytes, ``_sqlite_blocks.py``), searched exactly when small and through an
+HNSW index (``ann.py``) past ``AnnConfig.min_rows``.
 ``PRAGMA data_version`` tells us when another process wrote, and the
 ``vector_changes`` log which items it touched, so every process sees every
 commit without reloading. Keyword search is SQLite FTS5 with bm25, each
 namespace's rows one rowid range (``_sqlite_keyword.py``), fused with the cosine
 score. Filters and namespace listings run in SQL (``_sqlfilter.py``,
 ``_sqlite_namespaces.py``), re-checked in Python. TTL refreshes are queued and
-written, and expired items swept, by one maintenance thread per store, never
-inside a read (``_sqlite_ttl.py``). The schema and its migrations are in
+written, and expired items swept, by one maintenance thread per store on its
+own connection, never inside a read (``_sqlite_ttl.py``). The schema and its migrations are in
 ``_sqlite_schema.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -44,11 +47,20 @@ from memshelf.errors import EmbedderMismatchError, MemshelfError, StoreError
 from memshelf.stores import _query as q
 from memshelf.stores import _sqlite_namespaces as _namespaces
 from memshelf.stores._sqlfilter import filter_condition
+from memshelf.stores._sqlite_blocks import DEFAULT_VECTOR_CACHE_BYTES, BlockCache
 from memshelf.stores._sqlite_keyword import keyword_hits
 from memshelf.stores._sqlite_schema import _MIGRATIONS as _MIGRATIONS  # (old-file tests)
-from memshelf.stores._sqlite_schema import ITEM_BITS, ITEM_MASK, LIVE, fts_rowid_sql, migrate
+from memshelf.stores._sqlite_schema import (
+    ITEM_BITS,
+    ITEM_MASK,
+    LIVE,
+    file_errors,
+    fts_rowid_sql,
+    migrate,
+    refuse_foreign,
+)
 from memshelf.stores._sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
-from memshelf.stores._sqlite_ttl import Maintenance, sweep
+from memshelf.stores._sqlite_ttl import Maintenance, side_connection, sweep, write_tx
 from memshelf.stores.ann import AnnConfig
 from memshelf.stores.base import (
     DEFAULT_MAX_VALUE_BYTES,
@@ -79,6 +91,23 @@ def _filter_sql(op: SearchOp) -> tuple[str, tuple[Any, ...]]:
     return filter_condition(op.filter)
 
 
+def _storable(op: Op) -> bool:
+    """Whether a read names only text a put can store (UTF-8: no lone surrogates)."""
+    if isinstance(op, GetOp):
+        labels = [*op.namespace, op.key]
+    elif isinstance(op, SearchOp):
+        labels = list(op.namespace_prefix)
+    elif isinstance(op, ListNamespacesOp):
+        labels = [label for c in op.match_conditions or () for label in c.path]
+    else:
+        return True
+    try:
+        "".join(labels).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _item(
     row: sqlite3.Row | tuple[Any, ...], score: float | None = None, search: bool = False
 ) -> Item:
@@ -100,6 +129,7 @@ class SqliteStore(MemshelfStore):
         embedder_id: str | None = None,
         verify_embedder: bool = True,
         ann: AnnConfig | None = None,
+        vector_cache_bytes: int = DEFAULT_VECTOR_CACHE_BYTES,
     ) -> None:
         super().__init__(
             index=index,
@@ -108,18 +138,22 @@ class SqliteStore(MemshelfStore):
             keyword_weight=keyword_weight,
             embedder_id=embedder_id,
         )
+        self._blocks = BlockCache(vector_cache_bytes)  # namespaces' vectors, read on demand
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with file_errors(self.path):  # a path that cannot hold a store: one clear error
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._blocks: dict[str, VectorBlock] = {}
         self.ann = ann or AnnConfig()  # when a namespace's vectors get an approximate index
         self._data_version = -1
         self._change_seq = 0  # the last vector_changes entry applied to the cached blocks
-        self._ttl = Maintenance(Path(self.path).name, self._sweep_interval_s())
+        private = self.path in (":memory:", "")  # no second connection sees the same data
+        side = None if private else functools.partial(side_connection, self.path)
+        self._ttl = Maintenance(Path(self.path).name, self._sweep_interval_s(), side)
         try:
-            self._setup(verify_embedder)
+            with file_errors(self.path):
+                self._setup(verify_embedder)
         except BaseException:
             self._conn.close()  # a refused file (newer schema, other embedder) is let go
             raise
@@ -131,6 +165,7 @@ class SqliteStore(MemshelfStore):
         conn = self._conn
         conn.execute("PRAGMA busy_timeout = 10000")
         if self.path != ":memory:":
+            refuse_foreign(conn, self.path)  # before WAL, which would change the file
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed: forget means gone
@@ -165,27 +200,17 @@ class SqliteStore(MemshelfStore):
         with self._lock:  # waits for a running batch
             try:
                 if self._ttl.pending:
-                    with self._tx() as conn:
-                        self._ttl.flush(conn)
+                    with self._tx():  # writes the queued refreshes
+                        pass
             finally:
                 self._conn.close()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, embedder={self.embedder_id!r})"
 
-    class _Tx:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute("BEGIN IMMEDIATE")
-            return self.conn
-
-        def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-    def _tx(self) -> SqliteStore._Tx:
-        return SqliteStore._Tx(self._conn)
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the store's connection, queued refreshes included."""
+        return write_tx(self._conn, self._ttl)
 
     # ----------------------------------------------------------------- batching
     def _execute(
@@ -195,17 +220,19 @@ class SqliteStore(MemshelfStore):
         vectors: np.ndarray | None,
         queries: dict[str, np.ndarray],
     ) -> list[Result]:
-        with self._lock:
+        with self._lock, file_errors(self.path):
             self._check_open()
             self._sync_with_other_writers()
             now = time.time()
             results: list[Result] = []
             refresh: set[int] = set()
             for op in ops:
-                if isinstance(op, GetOp):
+                if not _storable(op):  # text no put can store: nothing to find
+                    results.append(None if isinstance(op, GetOp) else [])
+                elif isinstance(op, GetOp):
                     results.append(self._get(op, now, refresh))
                 elif isinstance(op, SearchOp):
-                    results.append(self._search(op, queries.get(op.query or ""), now, refresh))
+                    results.append(self._search(op, queries, now, refresh))
                 elif isinstance(op, ListNamespacesOp):
                     results.append(_namespaces.list_namespaces(self._conn, op, now))
                 else:
@@ -220,41 +247,52 @@ class SqliteStore(MemshelfStore):
 
         ``data_version`` changes only for other connections' commits, so our own
         writes never hide theirs. The change log names the items whose vectors moved;
-        only those are reloaded, unless the cache is too far behind."""
+        only those are reloaded, unless the cache is too far behind. The versions seen
+        are recorded only once the cache has caught up: a read that fails part-way
+        tries again next time, and drops the blocks it may have left half-patched."""
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._data_version:
             return
-        self._data_version = version
         last = self._change_seq
         newest = self._conn.execute("SELECT coalesce(max(seq), 0) FROM vector_changes").fetchone()[
             0
         ]
-        self._change_seq = newest
-        if not self._blocks or newest == last:
-            return
-        oldest = self._conn.execute("SELECT min(seq) FROM vector_changes").fetchone()[0]
-        if oldest is None or oldest > last + 1 or newest - last > CHANGES_CATCH_UP:
-            self._blocks.clear()
-            return
+        if self._blocks and newest != last:
+            oldest = self._conn.execute("SELECT min(seq) FROM vector_changes").fetchone()[0]
+            if oldest is None or oldest > last + 1 or newest - last > CHANGES_CATCH_UP:
+                self._blocks.clear()
+            else:
+                self._catch_up(last, newest)
+        self._data_version, self._change_seq = version, newest
+
+    def _catch_up(self, last: int, newest: int) -> None:
+        """Reload the cached vectors of items the change log lists after ``last``."""
         touched: dict[str, set[int]] = {}
         for ns, item_id in self._conn.execute(
             "SELECT ns, item_id FROM vector_changes WHERE seq > ? AND seq <= ?", (last, newest)
         ):
             if ns in self._blocks:
                 touched.setdefault(ns, set()).add(item_id)
-        for ns, ids in touched.items():
-            block = self._blocks[ns]
-            for item_id in ids:
-                block.remove(item_id)
-            found = list(ids)
-            for start in range(0, len(found), _SQL_CHUNK):
-                part = found[start : start + _SQL_CHUNK]
-                rows = self._conn.execute(
-                    f"SELECT item_id, vec FROM vectors WHERE ns = ? AND item_id IN "
-                    f"({','.join('?' * len(part))})",
-                    (ns, *part),
-                ).fetchall()
-                self._add_rows(block, rows)
+        try:
+            for ns, ids in touched.items():
+                block = self._blocks[ns]
+                for item_id in ids:
+                    block.remove(item_id)
+                found = list(ids)
+                for start in range(0, len(found), _SQL_CHUNK):
+                    part = found[start : start + _SQL_CHUNK]
+                    rows = self._conn.execute(
+                        f"SELECT item_id, vec FROM vectors WHERE ns = ? AND item_id IN "
+                        f"({','.join('?' * len(part))})",
+                        (ns, *part),
+                    ).fetchall()
+                    self._add_rows(block, rows)
+        except BaseException:
+            for ns in touched:
+                self._blocks.pop(ns)  # read again, whole, when next searched
+            raise
+        for ns in touched:
+            self._blocks.changed(ns)
 
     # ----------------------------------------------------------------- reads
     def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
@@ -273,14 +311,14 @@ class SqliteStore(MemshelfStore):
         return [ns for ns, _ in _namespaces.under(self._conn, prefix)]
 
     def _block(self, ns: str) -> VectorBlock:
-        block = self._blocks.get(ns)
+        block = self._blocks.use(ns)
         if block is None:
             rows = self._conn.execute(
                 "SELECT item_id, vec FROM vectors WHERE ns = ?", (ns,)
             ).fetchall()
-            block = VectorBlock(self.dims, capacity=max(64, len(rows)))
+            block = VectorBlock(self.dims, capacity=len(rows))
             self._add_rows(block, rows)
-            self._blocks[ns] = block
+            self._blocks.add(ns, block)
         return block
 
     def _add_rows(self, block: VectorBlock, rows: list[tuple[int, bytes]]) -> None:
@@ -291,7 +329,7 @@ class SqliteStore(MemshelfStore):
             block.add(ids, mat.reshape(len(rows), self.dims))
 
     def _ranked(
-        self, op: SearchOp, query_vec: np.ndarray | None
+        self, op: SearchOp, queries: dict[str, np.ndarray]
     ) -> Iterator[list[tuple[int, float]]]:
         """Chunks of (item id, score), best first: dense and keyword scores fused.
 
@@ -302,6 +340,7 @@ class SqliteStore(MemshelfStore):
         if self.keyword_weight > 0:
             ids = [ns_id for _, ns_id in held] if prefix else None
             keyword = keyword_hits(self._conn, op.query or "", ids, prefix)
+        query_vec = queries.get(op.query or "")  # may still be embedding: see QueryVectors
         if query_vec is None:
             yield from best_first_chunks(keyword, _SQL_CHUNK)
             return
@@ -310,11 +349,11 @@ class SqliteStore(MemshelfStore):
         yield from rank_blocks(blocks, query_vec, keyword, self.keyword_weight, self.ann, want)
 
     def _search(
-        self, op: SearchOp, query_vec: np.ndarray | None, now: float, refresh: set[int]
+        self, op: SearchOp, queries: dict[str, np.ndarray], now: float, refresh: set[int]
     ) -> list[SearchItem]:
         page = search_page(
             op,
-            (lambda: self._ranked(op, query_vec)) if self._scored(op, query_vec) else None,
+            (lambda: self._ranked(op, queries)) if self._scored(op) else None,
             lambda ids: self._fetch(op, ids, now),
             lambda want, skip: self._scan(op, now, want, skip),
         )
@@ -390,7 +429,6 @@ class SqliteStore(MemshelfStore):
         vector_rows: list[tuple[int, str, str, bytes]] = []
         keyword_rows: list[tuple[bytes, int, str, str]] = []
         with self._tx() as conn:
-            self._ttl.flush(conn)
             if refresh:
                 ids = list(refresh)
                 for start in range(0, len(ids), _SQL_CHUNK):
@@ -441,6 +479,8 @@ class SqliteStore(MemshelfStore):
                 block.remove(item_id)
                 if owner_ids is not None and mat is not None:
                     block.add(owner_ids, mat)
+        for ns in {c[0] for c in changed}:
+            self._blocks.changed(ns)
 
     @staticmethod
     def _insert_keywords(conn: sqlite3.Connection, rows: list[tuple[bytes, int, str, str]]) -> None:
@@ -507,8 +547,8 @@ class SqliteStore(MemshelfStore):
         with self._lock:
             self._check_open()
             if self._ttl.pending:
-                with self._tx() as conn:
-                    self._ttl.flush(conn)
+                with self._tx():  # writes the queued refreshes
+                    pass
 
     def sweep_ttl(self) -> int:
         """Delete expired items, with their vectors and keyword entries; returns how many."""
@@ -516,12 +556,13 @@ class SqliteStore(MemshelfStore):
             self._check_open()
             self._sync_with_other_writers()
             with self._tx() as conn:
-                self._ttl.flush(conn)
                 gone = sweep(conn, time.time())
             for item_id, ns in gone:
                 block = self._blocks.get(ns)
                 if block is not None:
                     block.remove(item_id)
+            for ns in {ns for _, ns in gone}:
+                self._blocks.changed(ns)
             return len(gone)
 
     def _sweep_interval_s(self) -> float | None:

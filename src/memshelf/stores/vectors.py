@@ -77,6 +77,12 @@ class VectorBlock:
     def live_rows(self) -> int:
         return self._n - self._dead
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held, about: the arrays (by capacity) and the approximate index."""
+        arrays = self._mat.nbytes + self._ids.nbytes + self._alive.nbytes + self._vids.nbytes
+        return arrays + (self._ann.nbytes if self._ann is not None else 0)
+
     def _grow(self, needed: int) -> None:
         cap = len(self._ids)
         if self._n + needed <= cap:
