@@ -6,7 +6,11 @@ auth and ownership; the real models run through the same app in test_real_model.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -129,3 +133,84 @@ def sqlite_service(tmp_path: Path) -> Iterator[Service]:
     app = create_app(settings)
     with running(settings, app) as url:
         yield Service(url=url, settings=settings, keys=keys, app=app)
+
+
+# --- real `memshelf serve` processes (for --workers N and the Redis queue) --------------
+
+START_S = 120.0  # a cold interpreter imports langgraph, FastAPI and the store on shared cores
+
+
+def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a `memshelf serve`/`worker` subprocess reads ``settings`` from
+    (extraction only in worker processes, unless ``extra`` says otherwise)."""
+    return {
+        **os.environ,
+        "MEMSHELF_DATA_DIR": str(settings.data_dir),
+        "MEMSHELF_STORE_URL": str(settings.store_url),
+        "MEMSHELF_REDIS_PREFIX": settings.redis_prefix,
+        "MEMSHELF_CHAT_MODEL": settings.chat_model,
+        "MEMSHELF_EMBEDDINGS": settings.embeddings,
+        "MEMSHELF_EXTRACTION_WORKER": "false",
+        "MEMSHELF_EXTRACTION_DEBOUNCE_S": str(settings.extraction_debounce_s),
+        **extra,
+    }
+
+
+def stop_process(proc: subprocess.Popen[str]) -> int:
+    """SIGTERM, as an orchestrator stops a container; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+@dataclass
+class ServeProcess:
+    url: str
+    proc: subprocess.Popen[str]
+    log: Path
+
+
+@contextmanager
+def serve_process(
+    settings: Settings,
+    log: Path,
+    *,
+    code: str | None = None,
+    env: dict[str, str] | None = None,
+    graceful: bool = True,
+) -> Iterator[ServeProcess]:
+    """One real `memshelf serve` process, yielded once /healthz answers; stopped with
+    SIGTERM after (``graceful``: and it must exit cleanly). ``code`` is a ``python -c``
+    script that patches something, then calls ``memshelf.cli.main(sys.argv[1:])``."""
+    port = free_port()
+    program = ["-c", code] if code is not None else ["-m", "memshelf.cli"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *program, "serve", "--port", str(port)],
+            env=env or serve_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield ServeProcess(url=url, proc=proc, log=log)
+    finally:
+        code_ = stop_process(proc)
+        if graceful:
+            assert code_ in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises it

@@ -4,8 +4,6 @@ subprocesses on a real Redis, driven by the official langgraph-sdk client."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +13,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
@@ -23,62 +20,21 @@ from memshelf.config import Settings
 from memshelf.memory import ExtractionJob
 from memshelf.memory.queue import RedisJobWriter
 from tests.cli.helpers import run_cli
-from tests.service.conftest import Service, free_port, make_keys
-
-START_S = 120.0  # a cold interpreter imports langgraph, FastAPI and the store on shared cores
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MEMSHELF_DATA_DIR": str(settings.data_dir),
-        "MEMSHELF_STORE_URL": str(settings.store_url),
-        "MEMSHELF_REDIS_PREFIX": settings.redis_prefix,
-        "MEMSHELF_CHAT_MODEL": settings.chat_model,
-        "MEMSHELF_EMBEDDINGS": settings.embeddings,
-        "MEMSHELF_EXTRACTION_WORKER": "false",  # only the worker process extracts
-    }
-
-
-def _stop(proc: subprocess.Popen[str]) -> int:
-    """SIGTERM, as an orchestrator stops a container; the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
+from tests.service.conftest import (
+    START_S,
+    Service,
+    make_keys,
+    serve_env,
+    serve_process,
+    stop_process,
+)
 
 
 @contextmanager
 def serve(settings: Settings, log: Path) -> Iterator[str]:
-    """One `memshelf serve` process; yields its URL once /healthz answers."""
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "memshelf.cli", "serve", "--port", str(port)],
-            env=_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_S
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield url
-    finally:
-        assert _stop(proc) in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises it
+    """One `memshelf serve` process (extraction left to worker processes); its URL."""
+    with serve_process(settings, log) as served:
+        yield served.url
 
 
 @contextmanager
@@ -87,7 +43,7 @@ def worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[str]]:
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "memshelf.cli", "worker"],
-            env=_env(settings),
+            env=serve_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -100,7 +56,7 @@ def worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[str]]:
             time.sleep(0.2)
         yield proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _reply(values: Any) -> str:
@@ -148,7 +104,7 @@ def test_a_fact_told_through_one_service_is_recalled_through_another(
         assert (status.state, status.done_messages) == ("done", 1)
         assert [o.text for o in status.outcomes] == ["I live in Lisbon"]
 
-        assert _stop(proc) == 0  # SIGTERM: a graceful stop
+        assert stop_process(proc) == 0  # SIGTERM: a graceful stop
         assert "memshelf worker stopped" in (tmp_path / "worker.log").read_text()
         assert queue.workers() == 0
 

@@ -326,6 +326,6 @@ def test_a_failing_provider_puts_no_user_text_in_logs_or_answers(
     captured = capfd.readouterr()
     written = captured.out + captured.err + caplog.text
     assert SECRET not in written
-    assert "Run " in written and "failed: RuntimeError" in written  # it was logged
+    assert "Run " in written and "failed: ModelError from RuntimeError" in written  # it was logged
     for answer in answers:
         assert SECRET not in answer

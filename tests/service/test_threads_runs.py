@@ -279,7 +279,8 @@ def test_a_failed_run_sends_error_then_end(failing: Service) -> None:
         "error": "ModelError",
         "message": "The chat model is unavailable; check MEMSHELF_CHAT_MODEL.",
     }
-    assert waited["__error__"]["error"] == "RuntimeError"
+    assert waited["__error__"]["error"] == "ModelError"  # the provider's failure, named
+    assert "RuntimeError" in waited["__error__"]["message"]
     assert "secret" not in json.dumps(waited)  # an unforeseen error's text stays in the log
     assert [r["status"] for r in runs] == ["error", "error"]
 

@@ -14,8 +14,13 @@ def worker(
     store: StoreUrl = None,
     model: ModelSpec = None,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Jobs run at once (one thread's jobs run in order).")
-    ] = 2,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Jobs run at once (one thread's jobs run in order); default "
+            "MEMSHELF_EXTRACTION_CONCURRENCY (2).",
+        ),
+    ] = None,
 ) -> None:
     """Extract memories from the jobs `memshelf serve` queues on Redis, until SIGTERM.
 
@@ -32,14 +37,17 @@ def worker(
     settings = build_settings(store, model)
     require_redis(settings)  # a clear error before anything is opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if concurrency is not None:
+        settings = settings.model_copy(update={"extraction_concurrency": concurrency})
     with open_store(settings=settings) as opened:
         runner = ExtractionWorker.from_settings(
-            settings, store=opened, model=chat_model(settings=settings), concurrency=concurrency
+            settings, store=opened, model=chat_model(settings=settings)
         )
         runner.run(
             on_ready=lambda: typer.echo(
                 f"memshelf worker ready (store {redact(settings.store_url)}, "
-                f"prefix {settings.redis_prefix!r}); SIGTERM or Ctrl-C stops it gracefully",
+                f"prefix {settings.redis_prefix!r}, concurrency "
+                f"{settings.extraction_concurrency}); SIGTERM or Ctrl-C stops it gracefully",
                 err=True,
             )
         )

@@ -9,18 +9,29 @@ An extraction failure never fails the turn: it is logged (the error's type, neve
 the message) and shown in :meth:`MemoryWriter.status`; a failed batch is retried
 alone, so later messages of the thread are not lost with it. :meth:`MemoryWriter.wait` gives
 read-your-writes; :meth:`MemoryWriter.close` flushes what is pending.
+
+With ``share_status=True`` (the service on SQLite, where ``--workers N`` runs one writer
+per process) the writer also publishes each thread's status to the store, under
+``("extraction", <user>)`` (a namespace no user route reaches), one record per writer
+and thread, refreshed while the thread is busy. :meth:`BackgroundWriter.status` and
+:meth:`BackgroundWriter.wait` then answer for every process's writer: a message told
+through process 1 is waited for by a read through process 2. A busy record whose writer
+stopped refreshing it (the process died) counts as failed after ``STATUS_LEASE_S``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
@@ -28,11 +39,17 @@ from langgraph.store.base import BaseStore
 from memshelf.memory.consolidate import Outcome, consolidate
 from memshelf.memory.extract import extract_facts, states_something
 from memshelf.memory.types import Provenance
+from memshelf.namespaces import encode_label
 
 log = logging.getLogger(__name__)
 SEEN_LIMIT = 100_000  # job ids remembered for de-duplication
 MAX_BATCH = 8  # messages of one thread extracted together at most
 State = Literal["idle", "pending", "running", "done", "failed"]
+STATUS_ROOT = "extraction"
+STATUS_LEASE_S = 30.0  # a busy status not refreshed for this long is a dead process's
+STATUS_TTL_MIN = 7 * 24 * 60.0  # a quiet thread's shared status is kept a week
+STATUS_POLL_S = 0.1  # wait() polls other processes' statuses this often
+GONE = "WriterStopped"  # the error of a busy status whose process stopped refreshing it
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class ThreadStatus:
     attempts: int = 0
     outcomes: list[Outcome] = field(default_factory=list)  # of the last finished batch
     done_messages: int = 0
+    updated_at: float = 0.0  # time.time() of the last change (0: never)
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,54 @@ class MemoryWriter(Protocol):
         self, user_id: str, thread_id: str | None = None, timeout: float | None = None
     ) -> bool: ...
     def close(self, timeout: float | None = None) -> None: ...
+
+
+def status_namespace(user_id: str) -> tuple[str, str]:
+    """``("extraction", <user>)``: the writers' shared statuses of the user's threads."""
+    return (STATUS_ROOT, encode_label(user_id))
+
+
+def _busy(record: Mapping[str, object], now: float) -> bool:
+    alive = record.get("alive_until")
+    live = isinstance(alive, (int, float)) and alive > now
+    return record.get("state") in ("pending", "running") and live
+
+
+def merge_statuses(records: list[Mapping[str, Any]]) -> ThreadStatus:
+    """One thread's status from its writers' records (see :meth:`BackgroundWriter.record`):
+    a live running record beats a live pending one beats the newest other; a busy record
+    past its lease reads "failed" (its process stopped). Messages done add up."""
+    now = time.time()
+
+    def newest(found: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+        return max(found, key=lambda r: float(r.get("updated_at", 0)), default=None)
+
+    busy = [r for r in records if _busy(r, now)]
+    chosen = (
+        newest([r for r in busy if r.get("state") == "running"])
+        or newest(busy)
+        or newest(list(records))
+    )
+    status = _from_record(chosen)
+    status.done_messages = sum(int(r.get("done_messages", 0)) for r in records)
+    return status
+
+
+def _from_record(record: Mapping[str, Any] | None) -> ThreadStatus:
+    if record is None:
+        return ThreadStatus()
+    state, error = str(record.get("state")), record.get("error")
+    if state in ("pending", "running") and not _busy(record, time.time()):
+        state, error = "failed", f"{GONE}: the process extracting this thread stopped"
+    outcomes = [Outcome(**o) for o in record.get("outcomes", []) if isinstance(o, dict)]
+    return ThreadStatus(
+        state=state if state in get_args(State) else "idle",  # type: ignore[arg-type]
+        error=str(error) if error else None,
+        attempts=int(record.get("attempts", 0)),
+        outcomes=outcomes,
+        done_messages=int(record.get("done_messages", 0)),
+        updated_at=float(record.get("updated_at", 0)),
+    )
 
 
 def model_id(model: BaseChatModel) -> str:
@@ -117,8 +183,13 @@ class BackgroundWriter:
         retries: int = 3,
         backoff_s: float = 1.0,
         kind_ttl: Mapping[str, float | None] | None = None,
+        share_status: bool = False,
     ) -> None:
         self.store, self.model = store, model
+        self.share_status = share_status
+        self.writer_id = uuid.uuid4().hex[:12]  # names this writer's shared status records
+        self._publishing = threading.Lock()  # one store write of a status at a time, in order
+        self._beating = threading.Event()
         self.debounce_s, self.retries, self.backoff_s = debounce_s, retries, backoff_s
         self.kind_ttl = kind_ttl
         self._cond = threading.Condition()
@@ -130,6 +201,7 @@ class BackgroundWriter:
         self._retry: dict[tuple[str, str], int] = {}
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._beat: threading.Thread | None = None
 
     # --- the interface -----------------------------------------------------------------
 
@@ -149,13 +221,22 @@ class BackgroundWriter:
             status = self._status.setdefault(key, ThreadStatus())
             if status.state != "running":
                 status.state = "pending"
+            status.updated_at = time.time()
             if self._worker is None:
                 self._start_worker()
             self._cond.notify_all()
+        self._publish(key)
 
     def status(self, user_id: str, thread_id: str) -> ThreadStatus:
+        """The thread's status: this writer's, merged with other processes' when shared."""
         with self._cond:
-            return self._status.get((user_id, thread_id), ThreadStatus())
+            mine = self._status.get((user_id, thread_id))
+            record = None if mine is None else self._record(thread_id, mine)
+        if not self.share_status:
+            return mine or ThreadStatus()
+        found = self._shared(user_id, thread_id)
+        records = [r for r in found if r.get("writer") != self.writer_id]
+        return merge_statuses(records + ([record] if record else []))
 
     def backlog(self) -> Backlog:
         """Pending messages, the age of the oldest, and whether the writer still works."""
@@ -177,12 +258,19 @@ class BackgroundWriter:
             keys = set(self._pending) | self._running
             return any(u == user_id and thread_id in (None, t) for u, t in keys)
 
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             for key in list(self._due):  # read-your-writes: no need to sit out the debounce
                 if key[0] == user_id and thread_id in (None, key[1]):
                     self._due[key] = min(self._due[key], time.monotonic())
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: not busy(), timeout)
+            if not self._cond.wait_for(lambda: not busy(), timeout):
+                return False
+        while self.share_status and self._busy_elsewhere(user_id, thread_id):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(STATUS_POLL_S)
+        return True
 
     def close(self, timeout: float | None = None) -> None:
         """Write everything pending, then stop the worker."""
@@ -193,6 +281,7 @@ class BackgroundWriter:
             self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
             self._closed = True
             self._cond.notify_all()
+        self._beating.set()
 
     # --- the worker -----------------------------------------------------------------------
 
@@ -200,11 +289,88 @@ class BackgroundWriter:
         """Forget what the writer holds about a user (statuses with fact texts, job ids);
         pending jobs are written first (call after the user's last turn)."""
         self.wait(user_id)
-        with self._cond:
+        with self._publishing, self._cond:
             for key in [k for k in self._status if k[0] == user_id]:
                 del self._status[key]
             for ident in [i for i in self._seen if i[0] == user_id]:
                 del self._seen[ident]
+        if self.share_status:  # every process's records: they name threads, quote facts
+            namespace = status_namespace(user_id)
+            while found := self.store.search(namespace, limit=500):
+                for item in found:
+                    self.store.delete(item.namespace, item.key)
+
+    # --- the status shared with other processes -------------------------------------------
+
+    def _record(self, thread_id: str, status: ThreadStatus) -> dict[str, Any]:
+        """A status as stored: the error's type only (its message can quote the user)."""
+        return {
+            "thread_id": thread_id,
+            "writer": self.writer_id,
+            "state": status.state,
+            "error": status.error.split(":", 1)[0] if status.error else None,
+            "attempts": status.attempts,
+            "done_messages": status.done_messages,
+            "outcomes": [dataclasses.asdict(o) for o in status.outcomes],
+            "updated_at": status.updated_at,
+            "alive_until": time.time() + STATUS_LEASE_S,
+        }
+
+    def _record_key(self, thread_id: str) -> str:
+        digest = hashlib.sha256(thread_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{self.writer_id}.{digest}"
+
+    def _publish(self, *keys: tuple[str, str]) -> None:
+        """Write the statuses of ``keys`` to the store (a failure is logged: the
+        extraction goes on, other processes see the status at the next write)."""
+        if not self.share_status:
+            return
+        with self._publishing:  # snapshot and write in one step: the newest lands last
+            for user_id, thread_id in keys:
+                with self._cond:
+                    status = self._status.get((user_id, thread_id))
+                    record = None if status is None else self._record(thread_id, status)
+                if record is None:
+                    continue
+                ttl = STATUS_TTL_MIN if getattr(self.store, "supports_ttl", False) else None
+                try:
+                    self.store.put(
+                        status_namespace(user_id),
+                        self._record_key(thread_id),
+                        record,
+                        index=False,
+                        ttl=ttl,
+                    )
+                except Exception as exc:
+                    log.warning("Could not share an extraction status: %s", type(exc).__name__)
+        if self._beat is None or not self._beat.is_alive():
+            self._beat = threading.Thread(
+                target=self._heartbeat, name="memshelf-writer-beat", daemon=True
+            )
+            self._beat.start()
+
+    def _heartbeat(self) -> None:
+        """Refresh the busy threads' records, so other processes know this one lives."""
+        while not self._beating.wait(STATUS_LEASE_S / 3):
+            with self._cond:
+                busy = [k for k, st in self._status.items() if st.state in ("pending", "running")]
+            self._publish(*busy)
+
+    def _shared(self, user_id: str, thread_id: str | None) -> list[dict[str, Any]]:
+        """The stored status records of the user's thread (or all their threads)."""
+        namespace = status_namespace(user_id)
+        where = None if thread_id is None else {"thread_id": thread_id}
+        try:
+            found = self.store.search(namespace, filter=where, limit=1000)
+        except Exception as exc:  # a read for status: answer with this process's own
+            log.warning("Could not read shared extraction statuses: %s", type(exc).__name__)
+            return []
+        return [dict(i.value) for i in found]
+
+    def _busy_elsewhere(self, user_id: str, thread_id: str | None) -> bool:
+        now = time.time()
+        records = self._shared(user_id, thread_id)
+        return any(r.get("writer") != self.writer_id and _busy(r, now) for r in records)
 
     def _next(self) -> tuple[tuple[str, str], list[ExtractionJob]] | None:
         """Wait for a thread whose debounce has passed; None once closed and drained.
@@ -227,6 +393,7 @@ class BackgroundWriter:
                         del self._pending[key], self._due[key]
                     self._running.add(key)
                     self._status[key].state = "running"
+                    self._status[key].updated_at = time.time()
                     return key, batch
                 if self._closed and not self._pending:
                     return None
@@ -235,7 +402,7 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         try:
-            while (task := self._next()) is not None:
+            while (task := self._next()) is not None:  # "running" is shared by the heartbeat
                 key, jobs = task
                 try:
                     outcomes = remember(self.store, self.model, jobs, kind_ttl=self.kind_ttl)
@@ -245,6 +412,8 @@ class BackgroundWriter:
                     with self._cond:
                         status = self._status[key]
                         status.state, status.error = "failed", type(exc).__name__
+                        status.updated_at = time.time()
+                    self._publish(key)
                     raise
                 else:
                     with self._cond:
@@ -253,7 +422,9 @@ class BackgroundWriter:
                         status.done_messages += len(jobs)
                         status.state = "pending" if key in self._pending else "done"
                         status.error, status.attempts = None, 0
+                        status.updated_at = time.time()
                         self._retry.pop(key, None)
+                    self._publish(key)
                 finally:
                     with self._cond:
                         self._running.discard(key)
@@ -273,10 +444,17 @@ class BackgroundWriter:
         """Retry the batch alone with backoff; after the last try drop only its jobs (they
         may be submitted again). Logs name the error type only: a model's error message
         can quote the user's words."""
+        try:
+            self._fail(key, jobs, exc)
+        finally:
+            self._publish(key)
+
+    def _fail(self, key: tuple[str, str], jobs: list[ExtractionJob], exc: Exception) -> None:
         with self._cond:
             status = self._status[key]
             status.attempts += 1
             status.error = f"{type(exc).__name__}: {exc}"
+            status.updated_at = time.time()
             if status.attempts < self.retries and not self._closed:
                 self._pending[key] = jobs + self._pending.get(key, [])
                 self._retry[key] = len(jobs)

@@ -1,4 +1,5 @@
-"""Runs of the agent behind the LangGraph-compatible routes, kept in memory per process.
+"""Runs of the agent behind the LangGraph-compatible routes: events in memory, records in
+the store.
 
 A run is one turn of the sync agent on a worker thread. What it produces is appended to
 the run's event list, already framed as LangGraph's server frames it (``metadata`` first,
@@ -10,10 +11,17 @@ the caller asked to ``continue``), after the chunk in hand.
 
 Runs on one thread take turns (``enqueue``) or are refused while one is active
 (``reject``), across service processes too (a lease per thread in the store). A run's
-events live in the process that runs it (the newest :data:`KEEP_FINISHED` finished runs
-are kept); its record (status, times) is also in the store, so with ``--workers N``
-another process answers ``get``, ``join`` and ``list`` for it (``join_stream`` and
-``cancel`` only on the process that runs it).
+events live in the process that runs it; its record (status, times) is also in the store,
+so with ``--workers N`` any process answers ``get``, ``join``, ``list``, ``cancel`` (a
+flag in the store that the running process polls every :data:`CANCEL_POLL_S`) and
+``join_stream`` (from the record: ``metadata``, the final ``values`` or ``error``, ``end``).
+The running process refreshes the record's lease (``alive_until``) while the run is
+unfinished; a record whose lease ran out :data:`LEASE_S` ago is answered as ended in
+error ("Interrupted": its process died), and its thread's lease is free by then too.
+
+Finished runs' events are kept for :data:`KEEP_FINISHED_S` at most, and only while all
+of them together stay under :data:`KEEP_FINISHED_BYTES` (and :data:`KEEP_FINISHED` runs):
+past that the oldest are dropped from memory and answered from their record.
 """
 
 from __future__ import annotations
@@ -50,7 +58,17 @@ StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"
 STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tuple", "custom")
 ASSISTANT_ID = "agent"  # the one graph this service runs (LangGraph's default graph name)
 RUN_WORKERS = 16
-KEEP_FINISHED = 500
+KEEP_FINISHED = 500  # finished runs whose events stay in memory, at most
+KEEP_FINISHED_S = 600.0  # ... for this long after they end
+KEEP_FINISHED_BYTES = 64 * 1024 * 1024  # ... and this many event bytes together
+CANCEL_POLL_S = 0.5  # how often a process looks for cancels of its runs from others
+CANCELS = ("run-cancels",)  # one namespace for every user: a process polls it in one read
+CANCEL_TTL_MIN = 60.0
+INTERRUPTED = {
+    "error": "Interrupted",
+    "message": "The service process running this run stopped before it ended; "
+    "the thread keeps the steps it finished. Start a new run.",
+}
 RECORD_TTL_MIN = 24 * 60.0  # a run's record (and a lease) lives a day in the store
 LEASES = "leases"
 STOP_RUNS_WAIT_S = 30.0  # how long a delete or forget waits for the runs it stops
@@ -83,6 +101,15 @@ def now() -> str:
 def _live(lease: dict[str, Any]) -> bool:
     expires = lease.get("expires_at")
     return isinstance(expires, (int, float)) and expires > time.time()
+
+
+def settle_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored run record as it stands: an unfinished run whose process stopped
+    refreshing its lease ended in error (``Interrupted``)."""
+    alive = record.get("alive_until")
+    if record.get("finished") or not isinstance(alive, (int, float)) or alive > time.time():
+        return record
+    return {**record, "status": "error", "error": INTERRUPTED, "finished": True}
 
 
 def require_assistant(assistant_id: str) -> str:
@@ -134,6 +161,9 @@ class Run:
         self.finished = False
         self.settled = threading.Event()  # after `end`, its lease and record: all written
         self._events: list[Event] = []
+        self.size = 0  # bytes of its events
+        self.saving = threading.Lock()  # its record is built and written by one at a time
+        self.finished_at = 0.0  # time.monotonic() at `end`
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.emit("metadata", ALWAYS, {"run_id": self.run_id, "attempt": 1})
@@ -163,6 +193,7 @@ class Run:
             if self.finished:
                 return
             self._events.append(Event(len(self._events), name, mode, encoded))
+            self.size += len(encoded)
         self._wake()
 
     def set_status(self, status: RunStatus) -> None:
@@ -175,7 +206,7 @@ class Run:
                 return
             self.set_status(status)
             self._events.append(Event(len(self._events), "end", ALWAYS, b"null"))
-            self.finished = True
+            self.finished, self.finished_at = True, time.monotonic()
         self._wake()
 
     def _wake(self) -> None:
@@ -281,9 +312,16 @@ class RunManager:
     """
 
     def __init__(
-        self, graph: Any, *, store: BaseStore | None = None, workers: int = RUN_WORKERS
+        self,
+        graph: Any,
+        *,
+        store: BaseStore | None = None,
+        workers: int = RUN_WORKERS,
+        keep_finished_s: float = KEEP_FINISHED_S,
+        keep_finished_bytes: int = KEEP_FINISHED_BYTES,
     ) -> None:
         self.graph, self.store = graph, store
+        self.keep_finished_s, self.keep_finished_bytes = keep_finished_s, keep_finished_bytes
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="memshelf-run")
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
@@ -295,6 +333,7 @@ class RunManager:
         self._stopping = threading.Event()
         if store is not None:
             threading.Thread(target=self._refresh_leases, daemon=True).start()
+            threading.Thread(target=self._poll_cancels, daemon=True).start()
 
     def start(self, run: Run, messages: list[BaseMessage]) -> Run:
         """Start ``run`` now, or after the thread's active run (``enqueue``). Blocking (the
@@ -340,9 +379,25 @@ class RunManager:
             raise ThreadBusyError(_BLOCKED)
 
     def _trim(self) -> None:
-        finished = [r for r in self._runs.values() if r.finished]
-        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+        """Drop the oldest finished runs (their record answers for them) past the count,
+        age or byte bound. Call with ``_lock`` held."""
+        finished = [r for r in self._runs.values() if r.finished and r.settled.is_set()]
+        finished.sort(key=lambda r: r.finished_at)
+        total = sum(r.size for r in finished)
+        oldest = time.monotonic() - self.keep_finished_s
+        for count, old in enumerate(finished):
+            left = len(finished) - count
+            within = left <= KEEP_FINISHED and total <= self.keep_finished_bytes
+            if within and old.finished_at > oldest:
+                break
             del self._runs[old.run_id]
+            total -= old.size
+
+    def trim(self) -> int:
+        """Apply the bounds now; the bytes of finished runs' events still kept."""
+        with self._lock:
+            self._trim()
+            return sum(r.size for r in self._runs.values() if r.finished)
 
     def find(self, user_id: str, thread_id: str, run_id: str) -> Run:
         """One of the user's runs on one of their threads; anyone else's is not found."""
@@ -377,7 +432,7 @@ class RunManager:
             item = self.store.get(runs_namespace(user_id), run_id)
         if item is None or item.value.get("thread_id") != thread_id:
             raise NotFoundError(f"Thread {thread_id!r} has no run {run_id!r}.")
-        return dict(item.value)
+        return settle_record(dict(item.value))
 
     def records(self, user_id: str, thread_id: str) -> list[dict[str, Any]]:
         """The thread's run records from every process, newest first."""
@@ -386,19 +441,53 @@ class RunManager:
         found = self.store.search(
             runs_namespace(user_id), filter={"thread_id": thread_id}, limit=KEEP_FINISHED
         )
-        values = [dict(i.value) for i in found if len(i.namespace) == 2]
+        values = [settle_record(dict(i.value)) for i in found if len(i.namespace) == 2]
         return sorted(values, key=lambda v: str(v.get("created_at")), reverse=True)
 
     def _save(self, run: Run) -> None:
         if self.store is None or run.temporary:
             return
         try:
-            record = {**run.public(), "error": run.error, "finished": run.finished}
-            self.store.put(
-                runs_namespace(run.user_id), run.run_id, record, index=False, ttl=RECORD_TTL_MIN
-            )
+            with run.saving:  # built inside: the last write holds the newest state
+                record = {
+                    **run.public(),
+                    "error": run.error,
+                    "finished": run.finished,
+                    "alive_until": time.time() + LEASE_S,
+                }
+                self.store.put(
+                    runs_namespace(run.user_id), run.run_id, record, index=False, ttl=RECORD_TTL_MIN
+                )
         except Exception as exc:  # a record is for other processes; the run goes on
             log.warning("Could not save run %s: %s", run.run_id, type(exc).__name__)
+
+    def request_cancel(self, user_id: str, run_id: str) -> None:
+        """Ask the process that runs ``run_id`` (any process) to stop it: a flag in the
+        store it polls. The caller has checked that the run is the user's."""
+        assert self.store is not None
+        self.store.put(CANCELS, run_id, {"at": time.time()}, index=False, ttl=CANCEL_TTL_MIN)
+
+    def _poll_cancels(self) -> None:
+        """Stop this process's runs that another process was asked to cancel (one read of
+        the flags per round, while this process has unfinished runs). A flag holds only
+        a run id, which the asking process checked belongs to the asking user."""
+        assert self.store is not None
+        while not self._stopping.wait(CANCEL_POLL_S):
+            with self._lock:
+                running = {r.run_id: r for r in self._runs.values() if not r.finished}
+            if not running:
+                continue
+            try:
+                flags = self.store.search(CANCELS, limit=1000)
+            except Exception as exc:  # retried next round
+                log.warning("Could not read run cancels: %s", type(exc).__name__)
+                continue
+            for flag in flags:
+                run = running.get(flag.key)
+                if run is not None:
+                    run.stop.set()
+                    with contextlib.suppress(Exception):
+                        self.store.delete(flag.namespace, flag.key)
 
     def _forget_record(self, run: Run) -> None:
         if self.store is not None and not run.temporary:
@@ -465,14 +554,21 @@ class RunManager:
             self._leased.pop(run.run_id, None)
 
     def _refresh_leases(self) -> None:
+        """Refresh the thread leases and the unfinished run records' leases (so other
+        processes know this one lives), and drop finished runs past their time."""
         while not self._stopping.wait(LEASE_S / 3):
             with self._lock:
                 leased = list(self._leased.values())
+                unfinished = [r for r in self._runs.values() if not r.finished]
+                self._trim()
             for run in leased:
                 try:
                     self._write_lease(run)
                 except Exception as exc:  # retried next round; the lease outlives one miss
                     log.warning("Could not refresh a run lease: %s", type(exc).__name__)
+            for run in unfinished:
+                if not run.finished:
+                    self._save(run)
 
     # --- stopping --------------------------------------------------------------------------
 
@@ -588,6 +684,13 @@ class RunManager:
             if run.stop.is_set():
                 status = "interrupted"
         except MemshelfError as exc:
+            if exc.__cause__ is not None:  # e.g. a provider's failure behind a ModelError
+                log.warning(
+                    "Run %s failed: %s from %s",
+                    run.run_id,
+                    type(exc).__name__,
+                    type(exc.__cause__).__name__,
+                )
             run.error, status = {"error": type(exc).__name__, "message": str(exc)}, "error"
         except Exception as exc:  # a failed run must answer its readers, not vanish
             log.error(  # type and frames only: the error's text can quote the user

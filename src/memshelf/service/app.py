@@ -207,6 +207,12 @@ def create_app(
     app.add_middleware(RequestLogMiddleware, observe=metrics.observe_request)
     for module in (health, threads, runs, store_routes, memories, keys):
         app.include_router(module.router)
+    from memshelf.mcp.http import mount_mcp  # the MCP tools at /mcp, same keys
+
+    mount_mcp(app)
+    from memshelf.ui import create_ui  # the web inspector at /ui: cookie sessions, HTML pages
+
+    app.mount("/ui", create_ui(app))
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

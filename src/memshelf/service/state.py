@@ -57,10 +57,11 @@ class ServiceState:
             saver = default_checkpointer(settings, store)
             opened.callback(close_checkpointer, saver)
             checkpointer = owned(saver, store)
-            writer = None
+            model = model or chat_model(settings=settings)
             if is_redis_url(settings.store_url):
-                model = model or chat_model(settings=settings)
                 writer = _open_queue(opened, settings, store, model)
+            else:
+                writer = _open_writer(opened, settings, store, model)
             graph = build_agent(
                 store=store,
                 checkpointer=checkpointer,
@@ -88,11 +89,32 @@ class ServiceState:
         self._opened.close()
 
 
+def _open_writer(
+    opened: ExitStack, settings: Settings, store: BaseStore, model: BaseChatModel
+) -> MemoryWriter:
+    """On SQLite each process extracts in a thread of its own; the writers share their
+    statuses through the store, so any process (``--workers N``) answers the extraction
+    status and ``wait_for_memory`` for a message another process took. It closes after
+    the agent (last registered, first called), writing what is pending first."""
+    from memshelf.memory import BackgroundWriter
+
+    writer = BackgroundWriter(
+        store,
+        model,
+        debounce_s=settings.extraction_debounce_s,
+        kind_ttl=settings.memory_kind_ttl_days,
+        share_status=True,
+    )
+    opened.callback(writer.close)
+    return writer
+
+
 def _open_queue(
     opened: ExitStack, settings: Settings, store: BaseStore, model: BaseChatModel
 ) -> MemoryWriter:
     """With a Redis store, memories are extracted by jobs on a Redis queue that every
-    process shares; this process also runs a worker unless MEMSHELF_EXTRACTION_WORKER=false.
+    process shares; this process also runs a worker (MEMSHELF_EXTRACTION_CONCURRENCY jobs at
+    once) unless MEMSHELF_EXTRACTION_WORKER=false.
     On close the writer stops first, then the worker finishes the jobs it is running
     (queued ones stay for the other workers), then the store closes."""
     from memshelf.memory.queue import ExtractionWorker, RedisJobWriter

@@ -35,9 +35,22 @@ WaitForMemory = Annotated[
     bool,
     Query(
         description="First wait (up to 30 s) until the memories of your finished turns "
-        "are written: read-your-writes."
+        "are written: read-your-writes. If the wait runs out, the answer carries the "
+        "header Memshelf-Memory-Pending: true."
     ),
 ]
+MEMORY_PENDING = "Memshelf-Memory-Pending"
+PENDING_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            MEMORY_PENDING: {
+                "schema": {"type": "string", "enum": ["true"]},
+                "description": "Sent when wait_for_memory=true ran out before every memory "
+                "of your finished turns was written: the answer may lack the newest.",
+            }
+        }
+    }
+}
 
 
 class Memory(BaseModel):
@@ -170,15 +183,17 @@ class Extraction(BaseModel):
     outcomes: list[Outcome] = Field(description="What the last finished batch did.")
 
 
-def _settle(services: Services, user_id: str, wait: bool) -> None:
-    if wait:
-        ops.wait_for_memories(memory_writer(services.graph), user_id, timeout=WAIT_S)
+def _settle(services: Services, user_id: str, wait: bool, response: Response) -> None:
+    """Read-your-writes on request; a wait that ran out is said in a header."""
+    if wait and not ops.wait_for_memories(memory_writer(services.graph), user_id, timeout=WAIT_S):
+        response.headers[MEMORY_PENDING] = "true"
 
 
-@router.get("/memories", response_model=MemoryPage)
+@router.get("/memories", response_model=MemoryPage, responses=PENDING_DOC)
 def list_memories(
     services: Services,
     principal: MemoriesRead,
+    response: Response,
     kind: Kind | None = None,
     status: Literal["current", "superseded", "all"] = "current",
     created_after: datetime | None = None,
@@ -191,7 +206,7 @@ def list_memories(
 ) -> dict[str, Any]:
     """Your memories, most recently changed first; dates: ``after`` inclusive,
     ``before`` exclusive, ISO 8601 (no zone: UTC)."""
-    _settle(services, principal.user_id, wait_for_memory)
+    _settle(services, principal.user_id, wait_for_memory, response)
     page = ops.list_memories(
         services.store,
         principal.user_id,
@@ -212,15 +227,16 @@ def list_memories(
     }
 
 
-@router.post("/memories/search", response_model=list[Found])
+@router.post("/memories/search", response_model=list[Found], responses=PENDING_DOC)
 def search_memories(
     body: SearchRequest,
     services: Services,
     principal: MemoriesRead,
+    response: Response,
     wait_for_memory: WaitForMemory = False,
 ) -> list[dict[str, Any]]:
     """Your current memories closest to ``query`` by meaning, keyword and recency."""
-    _settle(services, principal.user_id, wait_for_memory)
+    _settle(services, principal.user_id, wait_for_memory, response)
     found = ops.search_memories(services.store, principal.user_id, body.query, k=body.k)
     return [
         {

@@ -4,10 +4,18 @@
 (``metadata`` first, ``values`` / ``updates`` / ``messages`` ..., ``error``, ``end`` last,
 each with an ``id:``); ``wait`` and ``join`` answer with the thread's final values.
 ``?wait_for_memory=true`` holds the answer until the memories the user told are written
-(read-your-writes). Stateless runs (no thread) run on a thread that is deleted afterwards
-unless ``on_completion="keep"``. A run's events are kept in the process that runs it;
-its record (status, times) is in the store, so another process (``--workers N``) answers
-``get``, ``join`` and ``list`` for it.
+(read-your-writes); if that takes longer than the wait allows, the answer says so
+(header ``Memshelf-Memory-Pending: true``, or a ``memory_pending`` event before ``end``).
+Stateless runs (no thread) run on a thread that is deleted afterwards unless
+``on_completion="keep"``.
+
+Every service process (``--workers N``) answers for every run: the process running it
+streams its events; any other one answers ``get``, ``join`` and ``list`` from the run's
+record in the store, ``cancel`` by a flag in the store the running process picks up
+within half a second, and ``join_stream`` by following the record: ``metadata``, then
+the thread's final ``values`` (or the ``error``), then ``end`` — no token-by-token
+``messages`` from another process. A run whose process died is reported as ended in
+error ("Interrupted") once its lease runs out (30 s). See :mod:`memshelf.service._runs`.
 """
 
 from __future__ import annotations
@@ -40,16 +48,19 @@ from memshelf.service._runs import (
     require_assistant,
 )
 from memshelf.service.auth import Chat, Principal, Services
-from memshelf.service.sse import HEARTBEAT, EventStream, jsonable
+from memshelf.service.routes.memories import MEMORY_PENDING, PENDING_DOC
+from memshelf.service.sse import HEARTBEAT, EventStream, dumps, frame, jsonable
 
 router = APIRouter(tags=["runs"])
 MEMORY_WAIT_S = 120.0  # longest ?wait_for_memory=true holds an answer
 RECORD_POLL_S = 0.25  # how often a join follows another process's run record
+HEARTBEAT_S = 15.0
 STARTED = datetime(2024, 1, 1, tzinfo=UTC).isoformat()  # the assistant is built in
 
 SSE = (
     "Server-sent events (event, data: JSON, id): metadata first, then values / updates / "
-    "messages per stream_mode, error if the run failed, end last."
+    "messages per stream_mode, error if the run failed, memory_pending if "
+    "wait_for_memory=true ran out before the memories were written, end last."
 )
 WaitForMemory = Annotated[
     bool,
@@ -264,9 +275,16 @@ def _created_at(run: Run) -> dict[str, str]:
     return {k: v for k, v in _location(run).items() if k == "Content-Location"}
 
 
-async def _memory_written(services: Services, user_id: str) -> None:
+async def _memory_written(services: Services, user_id: str) -> bool:
+    """Wait for the user's memories to be written; False if the wait ran out first."""
     writer = memory_writer(services.graph)
-    await run_in_threadpool(wait_for_memories, writer, user_id, timeout=MEMORY_WAIT_S)
+    return await run_in_threadpool(wait_for_memories, writer, user_id, timeout=MEMORY_WAIT_S)
+
+
+def _pending_event() -> bytes:
+    """Sent before ``end`` when ``wait_for_memory`` ran out: memories are still pending
+    (no ``id:``: it is not one of the run's events, a reconnect never resumes after it)."""
+    return frame("memory_pending", dumps({"memory_pending": True}))
 
 
 def _stream(
@@ -284,8 +302,9 @@ def _stream(
             if event is None:
                 yield HEARTBEAT
                 continue
-            if event.name == "end" and wait_for_memory:
-                await _memory_written(services, run.user_id)
+            written = event.name != "end" or not wait_for_memory
+            if not written and not await _memory_written(services, run.user_id):
+                yield _pending_event()
             yield event.sse
 
     def on_close() -> None:
@@ -320,8 +339,8 @@ async def _result(
         if cancel_on_disconnect:
             run.stop.set()
         return Response(status_code=499)
-    if wait_for_memory:
-        await _memory_written(services, run.user_id)
+    if wait_for_memory and not await _memory_written(services, run.user_id):
+        headers = {**headers, MEMORY_PENDING: "true"}
     return JSONResponse(jsonable(run.result()), headers=headers)
 
 
@@ -355,7 +374,7 @@ async def stream_run(
     )
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", responses=PENDING_DOC)
 async def wait_run(
     thread_id: str,
     body: RunCreate,
@@ -441,7 +460,7 @@ async def get_run(
     return found.public() if isinstance(found, Run) else _public(found)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", responses=PENDING_DOC)
 async def join_run(
     thread_id: str,
     run_id: str,
@@ -469,12 +488,13 @@ async def join_run(
             return Response(status_code=499)
         await asyncio.sleep(RECORD_POLL_S)
         found = await run_in_threadpool(runs.record, user, thread_id, run_id)
-    if wait_for_memory:
-        await _memory_written(services, user)
+    headers: dict[str, str] = {}
+    if wait_for_memory and not await _memory_written(services, user):
+        headers[MEMORY_PENDING] = "true"
     if found.get("error") is not None:
-        return JSONResponse(jsonable({"__error__": found["error"]}))
+        return JSONResponse(jsonable({"__error__": found["error"]}), headers=headers)
     state = await run_in_threadpool(thread_state, services.graph, user, thread_id)
-    return JSONResponse(jsonable(state.values))
+    return JSONResponse(jsonable(state.values), headers=headers)
 
 
 @router.get(
@@ -497,9 +517,21 @@ async def join_stream(
         raise HTTPException(
             422, f"Unknown stream_mode {sorted(unknown)}; use any of {STREAM_MODES}."
         )
-    run = await _find(principal, services, runs, thread_id, run_id)
+    found = await _find_anywhere(principal, services, runs, thread_id, run_id)
     seen = last_event_id or ""  # an id this service cannot have sent (not ASCII, huge): none
     start = int(seen) + 1 if seen.isascii() and seen.isdigit() and len(seen) <= 18 else 0
+    if not isinstance(found, Run):
+        return _follow_record(
+            found,
+            services,
+            runs,
+            principal.user_id,
+            modes=modes or None,
+            start=start,
+            cancel_on_close=cancel_on_disconnect,
+            wait_for_memory=wait_for_memory,
+        )
+    run = found
     return _stream(
         run,
         services,
@@ -521,14 +553,82 @@ async def cancel_run(
     wait: bool = False,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    """Stop a run after the chunk in hand (``interrupt``: the thread keeps the steps done)."""
+    """Stop a run after the chunk in hand (``interrupt``: the thread keeps the steps done),
+    whichever service process runs it (``wait``: answer once it has ended)."""
     if action != "interrupt":
         raise HTTPException(422, "action='rollback' is not supported; use 'interrupt'.")
-    run = await _find(principal, services, runs, thread_id, run_id)
-    run.stop.set()
-    if wait:
-        await run.done()
+    found = await _find_anywhere(principal, services, runs, thread_id, run_id)
+    if isinstance(found, Run):
+        found.stop.set()
+        if wait:
+            await found.done()
+        return Response(status_code=202)
+    user = principal.user_id
+    if not found.get("finished"):
+        await run_in_threadpool(runs.request_cancel, user, run_id)
+    while wait and not found.get("finished"):
+        await asyncio.sleep(RECORD_POLL_S)
+        found = await run_in_threadpool(runs.record, user, thread_id, run_id)
     return Response(status_code=202)
+
+
+def _follow_record(
+    record: dict[str, Any],
+    services: Services,
+    runs: RunManager,
+    user_id: str,
+    *,
+    modes: list[str] | None,
+    start: int,
+    cancel_on_close: bool,
+    wait_for_memory: bool,
+) -> EventStream:
+    """``join_stream`` of a run another process runs: its record is followed until the run
+    ends, then ``metadata`` (id 0), the thread's final ``values`` or the ``error`` (id 1)
+    and ``end`` (id 2) are sent; no token-by-token events (those stay in that process)."""
+    run_id, thread_id = str(record["run_id"]), str(record["thread_id"])
+    state = {"record": record}
+
+    async def body() -> Any:
+        if start <= 0:
+            yield frame("metadata", dumps({"run_id": run_id, "attempt": 1}), "0")
+        found, idle = record, 0.0
+        while not found.get("finished"):
+            await asyncio.sleep(RECORD_POLL_S)
+            idle += RECORD_POLL_S
+            if idle >= HEARTBEAT_S:
+                idle = 0.0
+                yield HEARTBEAT
+            try:
+                found = await run_in_threadpool(runs.record, user_id, thread_id, run_id)
+            except NotFoundError:  # deleted under us (the thread, or forget-me)
+                found = {
+                    "finished": True,
+                    "error": {
+                        "error": "NotFoundError",
+                        "message": f"Run {run_id!r} is gone: its thread was deleted.",
+                    },
+                }
+            state["record"] = found
+        if start <= 1:
+            if found.get("error") is not None:
+                yield frame("error", dumps(found["error"]), "1")
+            elif modes is None or "values" in modes:
+                values = await run_in_threadpool(thread_state, services.graph, user_id, thread_id)
+                yield frame("values", dumps(values.values), "1")
+        if wait_for_memory and not await _memory_written(services, user_id):
+            yield _pending_event()
+        if start <= 2:
+            yield frame("end", b"null", "2")
+
+    def on_close() -> None:
+        if cancel_on_close and not state["record"].get("finished"):
+            try:
+                runs.request_cancel(user_id, run_id)
+            except Exception:  # the reader is gone either way; the run ends on its own
+                return
+
+    return EventStream(body(), on_close=on_close)
 
 
 # --- stateless runs: a thread of their own, deleted afterwards ----------------------------
@@ -555,7 +655,7 @@ async def stream_stateless(
     )
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", responses=PENDING_DOC)
 async def wait_stateless(
     body: RunCreate,
     request: Request,
