@@ -1,0 +1,151 @@
+"""Where the team reads evidence: web pages (through fetch_url's guard), the team's notes
+folder, and web search when configured. Every read returns the exact text and its sha256,
+so a finding's evidence names the content it was quoted from and the verifier can re-read it.
+
+The SSRF guard stays on for every URL. ``allow_origins`` lets through only the exact
+``http://127.0.0.1:<port>`` origins it lists (the demo's own corpus server), with no
+redirects followed; it is empty unless a caller passes it explicitly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from memshelf.agent.research import FetchError, SearchHit, WebSearchDisabled, fetch_text, web_search
+from memshelf.config import Settings
+from memshelf.errors import ConfigurationError
+from memshelf.memory.types import now_iso
+from memshelf.team.findings import content_sha256
+
+NOTE_PREFIX = "note:"
+NOTE_SUFFIXES = {".md", ".markdown", ".txt"}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One read of a source: the text as read, its sha256 and when."""
+
+    source: str
+    text: str
+    sha256: str
+    fetched_at: str
+
+
+def loopback_origin(origin: str) -> str:
+    """``origin`` normalised, or an error unless it is exactly http://<loopback IP>:<port>."""
+    url = httpx.URL(origin)
+    try:
+        address = ipaddress.ip_address(url.host)
+    except ValueError:
+        address = None
+    if url.scheme != "http" or address is None or not address.is_loopback or not url.port:
+        raise ConfigurationError(
+            f"{origin!r} cannot be allow-listed: only an exact loopback origin such as "
+            "http://127.0.0.1:8765 (the demo's own corpus server) can be."
+        )
+    if url.path not in ("", "/") or url.query:
+        raise ConfigurationError(f"{origin!r}: allow-list an origin, without a path or query.")
+    return f"http://{url.host}:{url.port}"
+
+
+@dataclass
+class Sources:
+    """The team's readers, configured once from settings."""
+
+    settings: Settings
+    notes_dir: Path | None = None
+    allow_origins: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        notes_dir: Path | None = None,
+        allow_origins: Iterable[str] = (),
+    ) -> Sources:
+        return cls(
+            settings,
+            notes_dir if notes_dir is not None else settings.notes_dir,
+            frozenset(loopback_origin(o) for o in allow_origins),
+        )
+
+    def _allowed_local(self, url: str) -> bool:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        return f"{parsed.scheme}://{parsed.host}:{parsed.port}" in self.allow_origins
+
+    def read(self, source: str) -> Document:
+        """The source's text now: a URL is fetched, ``note:<path>`` read from the notes."""
+        if source.startswith(NOTE_PREFIX):
+            text = self.read_note(source[len(NOTE_PREFIX) :])
+        else:
+            local = self._allowed_local(source)
+            text = fetch_text(
+                source,
+                max_bytes=self.settings.fetch_max_bytes,
+                timeout=self.settings.fetch_timeout_s,
+                allow_private=local or self.settings.fetch_allow_private,
+                max_redirects=0 if local else 5,
+            )
+        return Document(source, text, content_sha256(text), now_iso())
+
+    def read_note(self, relative: str) -> str:
+        """A note's text; a path outside the notes folder is refused."""
+        if self.notes_dir is None:
+            raise FetchError("No notes folder is configured (set MEMSHELF_NOTES_DIR).")
+        root = self.notes_dir.resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or path.suffix.lower() not in NOTE_SUFFIXES:
+            raise FetchError(f"{relative!r} is not a note in the notes folder.")
+        if not path.is_file():
+            raise FetchError(f"The note {relative!r} does not exist (any more).")
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def search_notes(self, query: str, limit: int = 2) -> list[SearchHit]:
+        """Notes sharing the most words with ``query`` (a small folder: no index needed)."""
+        if self.notes_dir is None or not self.notes_dir.is_dir():
+            return []
+        words = _words(query)
+        scored: list[tuple[int, str]] = []
+        for path in sorted(self.notes_dir.rglob("*")):
+            if path.suffix.lower() in NOTE_SUFFIXES and path.is_file():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                overlap = len(words & _words(text))
+                if overlap:
+                    scored.append((overlap, path.relative_to(self.notes_dir).as_posix()))
+        scored.sort(key=lambda s: -s[0])
+        return [SearchHit(rel, NOTE_PREFIX + rel, "") for _, rel in scored[:limit]]
+
+    def search_web(self, query: str, limit: int = 3) -> list[SearchHit]:
+        """Web search hits, or none when no provider is configured."""
+        key = self.settings.tavily_api_key
+        try:
+            hits = web_search(
+                query,
+                provider=self.settings.web_search,
+                api_key=key.get_secret_value() if key else None,
+                base_url=self.settings.web_search_url,
+                max_results=limit,
+            )
+        except WebSearchDisabled:
+            return []
+        return hits[:limit]
+
+
+_STOP = frozenset(
+    "a an the and or of to in on at for with is are was were be by do does did how what "
+    "which who why when where it its this that from as".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w[:6] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
