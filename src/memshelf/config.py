@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="With a redis:// store, each service process also runs an extraction "
         "worker; false leaves the queued jobs to `memshelf worker` processes.",
     )
+    extraction_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Extraction jobs one Redis extraction worker runs at once (the one in "
+        "each service process, and `memshelf worker` unless --concurrency says otherwise).",
+    )
     max_value_bytes: int = Field(
         default=256 * 1024, gt=0, description="Largest JSON value a put may store."
     )
@@ -83,6 +89,12 @@ class Settings(BaseSettings):
         ge=0,
         description="SQLite store: vectors in a namespace from which searches use an "
         "approximate (HNSW) index, rescored exactly; 0 = always exact.",
+    )
+    vector_cache_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="SQLite store: memory for namespaces' cached vectors, per process; past "
+        "it the least recently searched are dropped (and read again when needed).",
     )
     embed_threads: int = Field(default=0, ge=0, description="ONNX threads; 0 = all cores.")
     models_dir: Path | None = Field(

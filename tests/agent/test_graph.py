@@ -321,11 +321,12 @@ def test_default_checkpointer_closes_its_connection_when_set_up_fails(
     agent_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from memshelf.agent.graph import checkpoint_path
+    from memshelf.errors import StoreFileError
 
     checkpoint_path(agent_settings).write_bytes(b"not a database, " * 512)
     conns: list[sqlite3.Connection] = []
     _spy(monkeypatch, sqlite3, "connect", conns)
-    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+    with pytest.raises(StoreFileError, match=r"checkpoints\.db is not a memshelf store"):
         default_checkpointer(agent_settings)
     assert len(conns) == 1
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 import redis
+
 from memshelf.embeddings import FakeEmbedder
 from memshelf.errors import EmbedderMismatchError
 from memshelf.stores.redis import RedisStore, connect, drop_prefix, item_id

@@ -57,10 +57,14 @@ def default_checkpointer(settings: Settings, store: BaseStore | None = None) -> 
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
+    from memshelf.stores._sqlite_schema import file_errors
+
+    path = str(checkpoint_path(settings))
+    conn = sqlite3.connect(path, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
+        with file_errors(path):  # a corrupted or read-only thread file: an error naming it
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
         return OwnedCheckpointer(SqliteSaver(conn), store)
     except BaseException:
         conn.close()

@@ -9,12 +9,13 @@ from typing import Any, Literal, Optional
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphBubbleUp
 from langgraph.store.base import BaseStore
 
 from memshelf.agent.prompts import SYSTEM_PROMPT
 from memshelf.agent.runtime import require_store, require_user_id
 from memshelf.agent.state import AgentState
-from memshelf.errors import MessageTooLargeError
+from memshelf.errors import MemshelfError, MessageTooLargeError, ModelError
 from memshelf.memory import ExtractionJob, MemoryWriter, quote_facts, recall
 
 RECALL_WAIT_S = 60.0  # longest a turn waits for the previous turns' memories
@@ -98,7 +99,16 @@ class Nodes:
         """The model answers, or asks for tools (until the round limit forces an answer)."""
         rounds = state.get("tool_rounds", 0)
         runnable = self.with_tools if rounds < self.max_rounds else self.model
-        reply = runnable.invoke(self.prompt(state), config)
+        try:
+            reply = runnable.invoke(self.prompt(state), config)
+        except (MemshelfError, GraphBubbleUp):
+            raise
+        except Exception as exc:  # a provider's error or timeout, after its own bounded retries
+            raise ModelError(
+                f"The chat model failed ({type(exc).__name__}), so this turn has no answer. "
+                "Try again; if it keeps failing, check the provider's status, key and "
+                "MEMSHELF_CHAT_MODEL. The thread keeps your message and takes the next turn."
+            ) from exc
         return {"messages": [reply], "tool_rounds": rounds + (1 if _calls(reply) else 0)}
 
     def route(self, state: AgentState) -> Literal["tools", "remember"]:

@@ -12,14 +12,18 @@ from memshelf.cli import (
     demo,
     doctor,
     eval_cmds,
+    findings,
     keys,
+    mcp,
     memories,
     models,
     serve,
     store_cmds,
+    team,
     threads,
     worker,
 )
+from memshelf.cli._common import explain_unexpected, stop_on_sigterm
 from memshelf.errors import MemshelfError
 
 app = typer.Typer(
@@ -41,16 +45,24 @@ app.add_typer(memories.app, name="memories")
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("mcp")(mcp.mcp)
 app.add_typer(threads.app, name="threads")
 app.command("forget-user")(threads.forget_user)
 app.add_typer(eval_cmds.app, name="eval")
 app.add_typer(bench_cmds.app, name="bench")
+app.add_typer(team.app, name="team")
+app.add_typer(findings.app, name="findings")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    stop_on_sigterm(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, standalone_mode=True)
     except MemshelfError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except Exception as exc:  # a fault with no designed message still gets one line
+        code, message = explain_unexpected(exc)
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        sys.exit(code)

@@ -203,9 +203,8 @@ def make_memshelf_redis(url: str, keyword_weight: float) -> Callable[[Vectors], 
 
 def make_langgraph_redis(url: str) -> Callable[[Vectors], BaseStore]:
     def make(vecs: Vectors) -> BaseStore:
-        from langgraph.store.redis import RedisStore as LGRedisStore
-
         import redis
+        from langgraph.store.redis import RedisStore as LGRedisStore
 
         index: Any = {"embed": vecs.embed, "dims": DIMS, "fields": ["text"]}
         conn = redis.Redis.from_url(url)

@@ -65,9 +65,11 @@ def sha256_file(path: Path) -> str:
 def verify(path: Path, model: LocalModel) -> Path:
     """Raise a clear error unless ``path`` holds exactly the pinned model file."""
     if not path.is_file():
+        folder = "" if path.parent.is_dir() else f"; the folder {path.parent} does not exist"
         raise ModelNotInstalledError(
-            f"The local model {model.name!r} is not installed (looked for {path}). "
-            "Run `memshelf models install` (or `make demo`, which does it), or choose a hosted "
+            f"The local model {model.name!r} is not installed (looked for {path}{folder}). "
+            "Run `memshelf models install` (or `make demo`, which does it), set "
+            "MEMSHELF_MODELS_DIR to where it is installed, or choose a hosted "
             "model with MEMSHELF_CHAT_MODEL=anthropic:<model> / openai:<model>."
         )
     fix = f"Delete it and run `memshelf models install` again ({path})."

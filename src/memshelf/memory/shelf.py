@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided
+from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided, Op, PutOp, Result
 
 from memshelf.errors import InvalidInputError, NotFoundError
 from memshelf.memory.guard import clean_fact
@@ -275,14 +275,36 @@ def export_facts(store: BaseStore, user_id: str) -> list[dict[str, Any]]:
 
 def import_facts(store: BaseStore, user_id: str, records: Iterable[dict[str, Any]]) -> int:
     """Load records made by :func:`export_facts` onto (possibly another) user's shelf,
-    through the same guard and TTL rules as any other write."""
+    through the same guard and TTL rules as any other write. The records and their
+    history go in one batch: a write that fails (disk full, server gone) leaves none."""
     count = 0
+    staged = _Staged(store)
     for entry in records:
         if not isinstance(entry, dict) or not isinstance(entry.get("value"), dict):
             raise InvalidInputError("Each imported record needs a 'value' object (see export).")
         value = {**entry["value"], "text": _cleaned(str(entry["value"].get("text", "")))}
         key = str(entry.get("key") or fact_key(value["text"]))
-        put_memory(store, user_id, key, value)
-        record(store, user_id, key, "import", None, value, Provenance(source="import"))
+        put_memory(staged, user_id, key, value)
+        record(staged, user_id, key, "import", None, value, Provenance(source="import"))
         count += 1
+    if staged.ops:
+        store.batch(staged.ops)
     return count
+
+
+class _Staged(BaseStore):
+    """Collects the puts made through it, to write them later as one atomic batch."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.supports_ttl = store.supports_ttl
+        self.ops: list[Op] = []
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        found = list(ops)
+        if not all(isinstance(op, PutOp) for op in found):
+            raise TypeError("only puts can be staged")
+        self.ops.extend(found)
+        return [None] * len(found)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return self.batch(ops)
