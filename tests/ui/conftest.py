@@ -28,6 +28,7 @@ NO_CHROMIUM = (
     "CHROMIUM IS NOT INSTALLED: the /ui browser tests DID NOT RUN. "
     "Run `make test` (it installs Debian's chromium with apt-get) or `apt-get install chromium`."
 )
+ROOT = Path(__file__).resolve().parents[2]
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 
