@@ -47,7 +47,7 @@ def server_cpu(store: RedisStore) -> float:
 def every_word() -> Iterator[None]:
     """Keyword search as before the budget: every content word, no counting."""
     counts, chosen = _redis_keyword.term_counts, _redis_keyword.budget_terms
-    _redis_keyword.term_counts = lambda r, index, terms: dict.fromkeys(terms, 1)
+    _redis_keyword.term_counts = lambda r, index, terms, scope="": dict.fromkeys(terms, 1)
     _redis_keyword.budget_terms = lambda counts: list(counts)
     try:
         yield

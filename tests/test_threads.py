@@ -449,23 +449,38 @@ THREAD_FUNCTIONS = {
     "memshelf.memory.writer.MemoryWriter.wait": "tests/memory/test_engine.py",
     "memshelf.memory.writer.BackgroundWriter.status": "tests/memory/test_engine.py",
     "memshelf.memory.writer.BackgroundWriter.wait": "tests/memory/test_engine.py",
+    "memshelf.memory.journal.job_key": "tests/memory/test_writer_journal.py",
 }
 REFUSED = "test_checkpoint_with_another_owner_is_absent_and_unscoped_calls_refused"
 # the Redis job queue keys every job and status by (user, thread): two users' threads of
 # one name never share a job, a status or a wait
 THREAD_FUNCTIONS |= {
-    f"memshelf.memory.queue.{name}": "tests/memory/test_queue.py"
+    f"memshelf.memory.{name}": "tests/memory/test_queue.py"
     for name in (
-        "RedisJobWriter.status",
-        "RedisJobWriter.wait",
-        "_Ids.of",
-        "_Keys.messages",
-        "_Keys.status",
-        "_Keys.thread_open",
-        "_Runner._failed",
-        "_finish",
-        "memshelf_extract",
+        "queue.RedisJobWriter.status",
+        "queue.RedisJobWriter.wait",
+        "_jobs._Ids.of",
+        "_jobs._Keys.messages",
+        "_jobs._Keys.status",
+        "_jobs._Keys.thread_open",
+        "queue._Runner._failed",
+        "_jobs._finish",
+        "queue.memshelf_extract",
     )
+}
+# the in-process writer's shared status and job records are keyed by (user, thread)
+THREAD_FUNCTIONS |= {
+    f"memshelf.memory.writer.BackgroundWriter.{name}": "tests/memory/test_writer_journal.py"
+    for name in ("_busy_elsewhere", "_record", "_record_key", "_shared")
+}
+# the team's threads: bob's `team ask --thread t` never sees alice's, team ids encoded
+THREAD_FUNCTIONS |= {
+    f"memshelf.{name}": "tests/cli/test_threads_cli.py"
+    for name in ("cli.team.ask", "team.graph.run_team", "team.graph.team_thread")
+}
+THREAD_FUNCTIONS |= {
+    "memshelf.service._runs.RunManager._blocked_in_store": "tests/service/test_run_races.py",
+    "memshelf.ui.threads.thread_page": "tests/ui/test_session.py",
 }
 # extraction status per thread: the auth matrix calls it with another user's thread id
 THREAD_FUNCTIONS |= {
@@ -487,6 +502,7 @@ SAVER_BUILDERS = {
     "memshelf.agent.graph.default_checkpointer",
     "memshelf.agent.graph.build_agent",
     "memshelf.agent.graph.open_async_agent",
+    "memshelf.team.graph.build_team",
 }
 
 

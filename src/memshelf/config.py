@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         default="memshelf", description="Key prefix of memshelf's data in a shared Redis."
     )
+    redis_socket_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a Redis store call waits for a reply before it retries, then "
+        "fails (a stalled server must not hang every call).",
+    )
     embeddings: str = Field(
         default="local",
         description="`local` (bundled all-MiniLM-L6-v2, ONNX), `fake` (tests only), or a "

@@ -326,7 +326,7 @@ def test_default_checkpointer_closes_its_connection_when_set_up_fails(
     checkpoint_path(agent_settings).write_bytes(b"not a database, " * 512)
     conns: list[sqlite3.Connection] = []
     _spy(monkeypatch, sqlite3, "connect", conns)
-    with pytest.raises(StoreFileError, match=r"checkpoints\.db is not a memshelf store"):
+    with pytest.raises(StoreFileError, match=r"threads file .*checkpoints\.db is damaged"):
         default_checkpointer(agent_settings)
     assert len(conns) == 1
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):

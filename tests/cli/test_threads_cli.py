@@ -95,9 +95,42 @@ def test_chat_in_another_users_thread_sees_nothing(tmp_path: Path) -> None:
 
 
 # Every command that takes a thread, and the test above that checks it across users.
+def test_team_ask_threads_are_per_user_and_per_team(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    """bob's `team ask --thread c` in alice's team never continues alice's thread c; and
+    team ``a:b`` + thread ``c`` is not team ``a`` + thread ``b:c`` (the team id is encoded)."""
+    run = uuid.uuid4().hex[:6]
+    alice, bob = f"alice-{run}", f"bob-{run}"
+    told = _cli(
+        tmp_path, backend, "team", "ask", "--team", "a:b", "--user", alice, "-t", "c", SECRET
+    )
+    assert told.returncode == 0, told.stderr
+    asked = _cli(tmp_path, backend, "team", "ask", "--team", "a:b", "--user", bob, "-t", "c", PROBE)
+    assert asked.returncode == 0, asked.stderr
+    assert "falcon" not in asked.stdout
+    theirs = _cli(tmp_path, backend, "threads", "list", "--user", bob)
+    (bobs,) = [line.split("\t")[0] for line in theirs.stdout.splitlines()]
+    shown = _cli(tmp_path, backend, "threads", "show", "--user", bob, bobs)
+    assert shown.returncode == 0, shown.stderr
+    assert "falcon" not in shown.stdout and shown.stdout.count("you> ") == 1
+
+    other = _cli(
+        tmp_path, backend, "team", "ask", "--team", "a", "--user", alice, "-t", "b:c", PROBE
+    )
+    assert other.returncode == 0, other.stderr
+    listed = _cli(tmp_path, backend, "threads", "list", "--user", alice)
+    mine = sorted(line.split("\t")[0] for line in listed.stdout.splitlines())
+    assert len(mine) == 2, mine  # two teams' threads, not one shared by both
+    for thread in mine:
+        transcript = _cli(tmp_path, backend, "threads", "show", "--user", alice, thread).stdout
+        assert transcript.count("you> ") == 1, (thread, transcript)
+
+
 THREAD_COMMANDS = {
     "ask": "test_ask_and_threads_commands_keep_users_apart",
     "chat": "test_chat_in_another_users_thread_sees_nothing",
+    "team ask": "test_team_ask_threads_are_per_user_and_per_team",
     "threads show": "test_ask_and_threads_commands_keep_users_apart",
     "threads delete": "test_ask_and_threads_commands_keep_users_apart",
 }

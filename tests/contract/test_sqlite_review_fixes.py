@@ -408,3 +408,54 @@ def test_the_cache_drops_the_least_recently_searched_first() -> None:
         emptied.remove(item)
     cache.changed("e")
     assert list(cache) == [] and cache.nbytes == 0
+
+
+# (g) a read's urgent refresh meets another process's write lock: the read answers,
+# the refresh is queued and written once the lock is free.
+def test_an_urgent_refresh_blocked_by_another_writer_is_queued(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    with SqliteStore(path, ttl=TTL) as store:
+        store.put(NS, "k", {"text": "prefers green tea"})
+        with sqlite3.connect(path) as conn:  # 20 s left: the read must refresh it itself
+            conn.execute("UPDATE items SET expires_at = ? WHERE key = 'k'", (time.time() + 20,))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process inside a long write
+        try:
+            item = store.get(NS, "k")
+            queued = bool(store._ttl.pending)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert item is not None and item.value == {"text": "prefers green tea"}
+        assert queued
+        assert _wait_until(lambda: _expires(path, "k") > time.time() + 3000)
+
+
+# (h) an empty path is SQLite's private temporary database, as ":memory:" is.
+def test_an_empty_path_opens_a_private_store() -> None:
+    with SqliteStore("") as store:
+        store.put(NS, "k", {"text": "tea"})
+        item = store.get(NS, "k")
+        assert item is not None and item.value == {"text": "tea"}
+
+
+# (i) which words keyword search uses is decided within the search's own namespaces:
+# another owner's many items holding a word must not turn it off for everyone.
+@pytest.mark.parametrize("ranges", [8, 0], ids=["by-rowid-range", "by-tag"])
+def test_another_owners_items_leave_keyword_search_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ranges: int
+) -> None:
+    from memshelf.stores import _sqlite_keyword as keyword
+
+    monkeypatch.setattr(keyword, "KEYWORD_MAX_DOCS", 3)
+    monkeypatch.setattr(keyword, "KEYWORD_RANGES", ranges)
+    with SqliteStore(tmp_path / "kw.db") as store:  # keyword-only: no embedder
+        store.put(("memories", "alice"), "tea", {"text": "prefers green tea"})
+        store.put(("memories", "alice"), "other", {"text": "walks the dog"})
+        for i in range(5):  # more than KEYWORD_MAX_DOCS items of bob's hold "tea"
+            store.put(("memories", "bob"), f"b{i}", {"text": f"tea note {i}"})
+        hits = store.search(("memories", "alice"), query="tea", limit=2)
+        assert hits[0].key == "tea" and hits[0].score is not None and hits[0].score > 0
+        assert hits[1].score is None  # the other item is listed after, unscored
+        bob = store.search(("memories", "bob"), query="tea", limit=2)
+        assert all(h.score is None for h in bob)  # in bob's 5 items "tea" says little

@@ -171,6 +171,14 @@ _ROWS = [
         backends="-",
     ),
     Fault(
+        "serve-fresh-data-dir",
+        "models",
+        "`serve` with a fresh `MEMSHELF_DATA_DIR` (its `models/` folder holds no chat "
+        "model), before uvicorn starts",
+        "memshelf models install",
+        backends="-",
+    ),
+    Fault(
         "gguf-truncated",
         "models",
         "the GGUF file is truncated",
@@ -221,8 +229,8 @@ _ROWS = [
         "processes",
         "`memshelf ask` is SIGKILLed while its memories are being extracted",
         "the next `ask` works",
-        "that turn's facts, with the in-process writer (a known gap, tested as xfail); "
-        "the Redis job queue re-queues them",
+        "nothing: the next start takes the job over and extracts it once (the fact is on "
+        "the shelf once); the Redis job queue re-queues it",
         shown="the next `ask` works",
     ),
     Fault(

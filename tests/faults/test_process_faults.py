@@ -100,11 +100,6 @@ def test_a_turn_killed_while_the_model_answers_leaves_a_usable_thread(
     fault(row)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The in-process writer keeps pending extractions in memory: a SIGKILL during "
-    "extraction loses them (the Redis job queue re-queues them; see tests/memory/test_queue.py).",
-)
 def test_an_extraction_killed_midway_runs_after_restart(data: Path, tmp_path: Path) -> None:
     _ask_and_signal(data, tmp_path, "I live in Lisbon", "extract", signal.SIGKILL)
     _ask(data, "Hello again")  # a restart, with a working model

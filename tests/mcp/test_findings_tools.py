@@ -40,7 +40,8 @@ async def test_propose_then_search_within_the_team(store: BaseStore) -> None:
         too_long = error(
             await client.call_tool("propose_finding", {**PROPOSAL, "quote": "q" * 601})
         )
-    assert verified == {"note": FINDINGS_NOTE, "findings": []}  # proposals are not shared yet
+    # proposals are not shared yet
+    assert verified == {"team": "bees", "note": FINDINGS_NOTE, "findings": []}
     assert [f["key"] for f in proposed["findings"]] == [key]
     assert proposed["findings"][0]["quote"] == PROPOSAL["quote"]
     assert "600" in too_long

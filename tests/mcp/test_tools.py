@@ -9,10 +9,11 @@ import time
 import pytest
 from langgraph.store.base import BaseStore
 
-from memshelf.errors import MemshelfError
+from memshelf.errors import MemshelfError, NotFoundError
 from memshelf.mcp import LocalAccess, confirm
 from memshelf.mcp.tools import MAX_TEXT_CHARS, NOTE
 from memshelf.ops import memories as ops
+from memshelf.ops.forget import forget_everything, spent_tokens_namespace
 from tests.mcp.conftest import data, error, local_client, text
 
 TOOLS = {
@@ -114,10 +115,8 @@ async def test_forget_previews_then_forgets_exactly_what_it_showed(store: BaseSt
         assert "exactly one of" in error(await client.call_tool("forget", {}))
     assert [i.key for i in ops.list_memories(store, "alice").items] == [bike]
     assert ops.memory_history(store, "alice", bike)
-    left = ops.memory_history(store, "alice", tea)  # forgotten with the history of its text
-    assert [(e["op"], e["before"], e["after"], e["actor"]) for e in left] == [
-        ("delete", None, None, "mcp")
-    ]
+    with pytest.raises(NotFoundError):  # forgotten with its whole history: no tombstone
+        ops.memory_history(store, "alice", tea)
 
 
 async def test_a_confirm_token_is_refused_if_a_memory_changed_or_the_token_is_not_yours(
@@ -136,6 +135,48 @@ async def test_a_confirm_token_is_refused_if_a_memory_changed_or_the_token_is_no
         assert "changed or removed since the preview" in refused
     assert ops.get_memory(store, "alice", tea).value["text"] == "Prefers jasmine tea"
     assert ops.list_memories(store, "bob").total == 1
+
+
+async def test_a_confirm_token_works_once_even_on_a_restated_memory(store: BaseStore) -> None:
+    tea = ops.add_memory(store, "alice", "Prefers green tea").key
+    async with local_client(store, "alice") as client:
+        token = data(await client.call_tool("forget", {"query": "Prefers green tea"}))[
+            "confirm_token"
+        ]
+        done = data(await client.call_tool("forget", {"confirm_token": token}))
+        assert [m["key"] for m in done["forgotten"]] == [tea]
+        again = ops.add_memory(store, "alice", "Prefers green tea").key  # said again
+        assert again == tea
+        replay = error(await client.call_tool("forget", {"confirm_token": token}))
+        assert "already used" in replay
+    assert ops.get_memory(store, "alice", tea).value["text"] == "Prefers green tea"
+    assert store.search(spent_tokens_namespace("alice"), limit=10)
+    forget_everything(store, None, "alice")
+    assert store.search(spent_tokens_namespace("alice"), limit=10) == []
+
+
+async def test_an_unused_token_does_not_forget_a_memory_deleted_and_added_again(
+    store: BaseStore,
+) -> None:
+    tea = ops.add_memory(store, "alice", "Prefers green tea").key
+    async with local_client(store, "alice") as client:
+        token = data(await client.call_tool("forget", {"query": "Prefers green tea"}))[
+            "confirm_token"
+        ]
+        ops.delete_memory(store, "alice", tea)  # forgotten another way, then stated again
+        time.sleep(0.002)  # a new creation time even on a coarse clock
+        assert ops.add_memory(store, "alice", "Prefers green tea").key == tea
+        refused = error(await client.call_tool("forget", {"confirm_token": token}))
+        assert "changed or removed since the preview" in refused
+    assert ops.get_memory(store, "alice", tea).value["version"] == 1
+
+
+def test_spending_a_token_twice_is_refused(store: BaseStore) -> None:
+    token = confirm.issue("alice", [("k", "f")])
+    confirm.spend(store, "alice", token)
+    with pytest.raises(MemshelfError, match="already used"):
+        confirm.spend(store, "alice", token)
+    confirm.spend(store, "bob", token)  # each user's record is their own
 
 
 def test_confirm_tokens_expire() -> None:

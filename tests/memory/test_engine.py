@@ -166,8 +166,7 @@ def test_forget_dry_run_deletes_nothing(store: SqliteStore) -> None:
     edit_fact(store, "u", key, "I deploy on Fly.io from Lisbon", P)
     assert forget(store, "u", "Fly.io deploys") == ["I deploy on Fly.io from Lisbon"]
     assert list_facts(store, "u") == []
-    events = history(store, "u", key)  # no event keeps the forgotten text
-    assert [e["op"] for e in events] == ["delete"] and "Fly.io" not in str(events)
+    assert history(store, "u", key) == []  # not even a tombstone keyed by the text's hash
     with pytest.raises(NotFoundError):
         restore_fact(store, "u", key, 1, P)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from langgraph.store.base import PutOp
 
 from memshelf.stores._sqlite_keyword import KEYWORD_BUDGET, KEYWORD_MAX_DOCS
 from memshelf.stores.redis import RedisStore
+from memshelf.stores.sqlite import SqliteStore
 
 NS = ("team", "t1", "findings")
 COMMON = KEYWORD_MAX_DOCS + 100  # "common" is in more items than any search scores
@@ -101,8 +103,47 @@ def test_a_word_in_too_many_items_is_never_searched(
         ({}, []),
     ],
 )
-def test_budget_rule_matches_the_sqlite_store(counts: dict[str, int], chosen: list[str]) -> None:
-    """Rarest first within the budget; the rarest word is kept even past it."""
+def test_budget_rule_matches_the_sqlite_store(
+    counts: dict[str, int], chosen: list[str], tmp_path: Path
+) -> None:
+    """Rarest first within the budget; the rarest word is kept even past it: the words
+    the Redis rule picks are those the SQLite store picks from a real file's counts."""
     from memshelf.stores._redis_keyword import budget_terms
+    from memshelf.stores._sqlite_keyword import select_terms
 
+    with SqliteStore(tmp_path / "budget.db") as sqlite:  # word w is in counts[w] items
+        most = max(counts.values(), default=0)
+        for start in range(0, most, 1000):
+            sqlite.batch(
+                [
+                    PutOp(NS, f"k{i}", {"text": " ".join(w for w, n in counts.items() if i < n)})
+                    for i in range(start, min(most, start + 1000))
+                ]
+            )
+        picked = select_terms(sqlite._conn, " ".join(counts))
+    assert picked == chosen
     assert budget_terms(counts) == chosen
+
+
+def test_another_owners_items_leave_keyword_search_alone(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words are counted within the search's namespaces: bob's many items holding "tea"
+    must not turn the word off for alice (nor tell her how many bob has)."""
+    from memshelf.stores import _redis_keyword, _sqlite_keyword
+
+    monkeypatch.setattr(_sqlite_keyword, "KEYWORD_MAX_DOCS", 3)
+    monkeypatch.setattr(_redis_keyword, "KEYWORD_MAX_DOCS", 3)
+    opened = RedisStore(redis_url, prefix="kw-" + uuid.uuid4().hex[:10])
+    try:
+        opened.put(("memories", "alice"), "tea", {"text": "prefers green tea"})
+        opened.put(("memories", "alice"), "other", {"text": "walks the dog"})
+        for i in range(5):  # more than KEYWORD_MAX_DOCS of bob's items hold "tea"
+            opened.put(("memories", "bob"), f"b{i}", {"text": f"tea note {i}"})
+        hits = opened.search(("memories", "alice"), query="tea", limit=2)
+        assert hits[0].key == "tea" and hits[0].score is not None and hits[0].score > 0
+        assert hits[1].score is None
+        assert all(h.score is None for h in opened.search(("memories", "bob"), query="tea"))
+    finally:
+        opened.drop()
+        opened.close()

@@ -57,21 +57,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TEAMS = {"alice": "alpha:team", "bob": "beta:team"}  # a ':' in each, as users may write
+
+
 def make_keys(settings: Settings) -> dict[str, str]:
-    """alice and bob (chat + memories), admin, and one key per missing scope."""
+    """alice (of team TEAMS["alice"]) and bob (of TEAMS["bob"]) with chat, memories and
+    findings, admin, and one key per missing scope."""
     from memshelf.stores import open_store
 
     with open_store(settings=settings) as store:
         ring = KeyRing(store)
         keys = {
-            "alice": ring.create("alice")[1],
-            "bob": ring.create("bob")[1],
+            "alice": ring.create("alice", teams=[TEAMS["alice"]])[1],
+            "bob": ring.create("bob", teams=[TEAMS["bob"]])[1],
             "admin": ring.create("root", ["admin"])[1],
         }
         for scope in SCOPES:
             if scope != "admin":
                 rest = [s for s in SCOPES if s not in (scope, "admin")]
-                keys[f"no:{scope}"] = ring.create("alice", rest)[1]
+                keys[f"no:{scope}"] = ring.create("alice", rest, teams=[TEAMS["alice"]])[1]
         revoked, token = ring.create("alice")
         ring.revoke(revoked.key_id)
         keys["revoked"] = token

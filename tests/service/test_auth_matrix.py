@@ -27,7 +27,7 @@ from memshelf.service import create_app
 from memshelf.service.app import api_routes
 from memshelf.service.auth import Chat, MemoriesRead, principal_scopes
 from memshelf.service.limits import calls_model
-from tests.service.conftest import Service, make_keys, running, service_settings
+from tests.service.conftest import TEAMS, Service, make_keys, running, service_settings
 
 # Routes anyone may call: liveness and readiness probes (orchestrators hold no key).
 # /openapi.json, /docs and /redoc are plain routes, not API routes, and public too.
@@ -40,6 +40,11 @@ NOT_OWNED = {
 RUN_BODY = {"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "hi"}]}}
 # Values a schema cannot suggest: the one assistant, a run's input, a fact the guard takes.
 FIELD_VALUES: dict[str, Any] = {**RUN_BODY, "text": "Prefers green tea"}
+FINDING = {
+    "claim": "Worker bees live about six weeks in summer.",
+    "source": "https://example.org/bees",
+    "quote": "worker bees live about six weeks",
+}
 
 _UNUSED_DIR = Path(tempfile.gettempdir()) / "memshelf-auth-matrix-unused"
 ROUTES = api_routes(
@@ -89,17 +94,34 @@ def _memory(client: httpx.Client, who: str, made: dict[str, str]) -> str:
     return str(answer.json()["key"])
 
 
+def _team(client: httpx.Client, who: str, made: dict[str, str]) -> str:
+    # A team is not made: it is the one the user's key belongs to (conftest.TEAMS).
+    answer = client.get("/v1/me")
+    assert answer.json()["teams"] == [TEAMS[who]], answer.text
+    return TEAMS[who]
+
+
+def _finding(client: httpx.Client, who: str, made: dict[str, str]) -> str:
+    answer = client.post(f"/v1/teams/{made['team']}/findings", json=FINDING)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["key"])
+
+
 # How to make one user's object for each owned path parameter (in this order), and the
 # route its owner reads it back with.
 MAKERS: dict[str, Callable[[httpx.Client, str, dict[str, str]], str]] = {
     "thread_id": _thread,
     "run_id": _run,
     "key": _memory,
+    "team": _team,
+    "finding_id": _finding,
 }
 READERS = {
     "thread_id": "/threads/{thread_id}",
     "run_id": "/threads/{thread_id}/runs/{run_id}",
     "key": "/v1/memories/{key}",
+    "team": "/v1/teams/{team}/findings",
+    "finding_id": "/v1/teams/{team}/findings/{finding_id}",
 }
 
 

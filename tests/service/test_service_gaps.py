@@ -93,6 +93,8 @@ def test_finished_runs_events_are_bounded_and_answered_from_their_record(
         run = client.post(f"/threads/b{i}/runs", json=_turn(f"hello {i}")).json()
         assert client.get(f"/threads/b{i}/runs/{run['run_id']}/join").status_code == 200
         ids.append(run["run_id"])
+    for i, run_id in enumerate(ids):  # join answers at `end`; its record lands just after
+        assert runs.find("alice", f"b{i}", run_id).settled.wait(30)
     kept = runs.trim()
     assert kept > 0  # under the default bounds they all stay
     one = runs.find("alice", "b2", ids[2]).size

@@ -37,14 +37,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(NO_CHROMIUM, red=True, bold=True)
 
 
+# Read at import: tests/conftest.py clears every MEMSHELF_* variable before each test.
+SCREENSHOTS = os.environ.get("MEMSHELF_UI_SCREENSHOTS")
+
+
 def screenshot_dir() -> Path:
     """Where the browser tests put their screenshots: a temp folder, so a test run
     leaves the tree clean; `make screenshots` sets MEMSHELF_UI_SCREENSHOTS=docs to
     refresh the committed ones shown in the README."""
-    folder = Path(
-        os.environ.get("MEMSHELF_UI_SCREENSHOTS")
-        or Path(tempfile.gettempdir()) / "memshelf-ui-screenshots"
-    )
+    folder = Path(SCREENSHOTS or Path(tempfile.gettempdir()) / "memshelf-ui-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

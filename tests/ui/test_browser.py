@@ -96,14 +96,17 @@ def test_search_history_restore_forget(page: Any, sqlite_service: Service) -> No
     assert page.locator("#memory-version").inner_text() == "3"
     assert ops.get_memory(store, "alice", key).value["text"] == "Prefers green tea in the morning"
 
-    page.get_by_role("button", name="Forget this memory").click()
+    page.get_by_role("link", name="Forget this memory").click()  # asks first
+    assert ops.get_memory(store, "alice", key).value["text"] == "Prefers green tea in the morning"
+    page.get_by_role("button", name="Yes, forget it").click()
     page.get_by_role("status").get_by_text("Forgotten").wait_for()
-    page.get_by_label("Search by meaning").fill("green tea")
-    page.get_by_role("button", name="Apply").click()
-    results.get_by_text("found for “green tea”").wait_for()
     shown = results.locator(".card a").all_inner_texts()
     assert "Lives in Lisbon" in shown  # the rest of the shelf stays
     assert not any("tea" in text for text in shown)
+    page.get_by_label("Search by meaning").fill("green tea")
+    page.get_by_role("button", name="Apply").click()
+    results.get_by_text("found for “green tea”").wait_for()
+    assert not any("tea" in text for text in results.locator(".card a").all_inner_texts())
 
     page.set_viewport_size(NARROW)
     page.goto(f"{sqlite_service.url}/ui/memories")

@@ -5,6 +5,8 @@ another user's memory answering exactly like a missing one."""
 from __future__ import annotations
 
 import hashlib
+import secrets
+import time
 import tomllib
 
 import httpx
@@ -12,8 +14,10 @@ import pytest
 
 from memshelf.memory.writer import ThreadStatus
 from memshelf.ops import memories as ops
+from memshelf.ops.forget import forget_everything
 from memshelf.ui import threads as ui_threads
 from memshelf.ui.render import HERE, HTMX_FILE
+from memshelf.ui.session import SESSION_COOKIE, SESSIONS_NAMESPACE
 from tests.service.conftest import Service
 from tests.ui.conftest import ROOT, csrf_of, logged_in
 
@@ -125,8 +129,9 @@ def test_scopes_and_revocation_apply_to_the_session(service: Service) -> None:
         assert page.status_code == 200
         refused = client.post(f"/ui/memories/{key}/forget", data={"csrf_token": csrf_of(page.text)})
         assert refused.status_code == 403 and "memories:write" in refused.text
-    with logged_in(service, "no:memories:read") as client:
-        assert client.get("/ui/memories").status_code == 403
+    with logged_in(service, "no:memories:read") as client:  # it can chat: sent to threads
+        assert client.get("/ui/memories").headers["location"] == "/ui/threads"
+        assert client.get(f"/ui/memories/{key}").status_code == 403
     with logged_in(service, "alice") as client:
         assert client.get("/ui/memories").status_code == 200
         for listed in service.state.keys.list("alice"):
@@ -223,3 +228,77 @@ def test_a_superseded_memory_links_to_what_replaced_it(service: Service) -> None
         page = client.get("/ui/memories/old")
         assert "superseded" in page.text
         assert f'href="/ui/memories/{new}">a newer memory</a>' in page.text
+
+
+def _session_cookie(client: httpx.Client) -> str:
+    value = client.cookies.get(SESSION_COOKIE)
+    assert value, "the login set no session cookie"
+    return value
+
+
+def _with_cookie(service: Service, value: str) -> httpx.Response:
+    """A fresh client presenting ``value`` as the session cookie (a stolen or kept copy)."""
+    with httpx.Client(base_url=service.url, timeout=60) as other:
+        return other.get("/ui/memories", headers={"cookie": f"{SESSION_COOKIE}={value}"})
+
+
+def test_the_cookie_holds_a_session_id_never_the_key(service: Service) -> None:
+    token = service.keys["alice"]
+    secret = token.rsplit("_", 1)[1]
+    with logged_in(service) as client:
+        cookie = _session_cookie(client)
+        assert token not in cookie and secret not in cookie
+        assert _with_cookie(service, cookie).status_code == 200  # the id alone is the session
+    records = service.state.store.search(SESSIONS_NAMESPACE, limit=100)
+    assert records and all(token not in str(r.value) for r in records)
+
+
+def test_logout_ends_the_session_on_the_server(service: Service) -> None:
+    with logged_in(service) as client:
+        cookie = _session_cookie(client)
+        token = csrf_of(client.get("/ui/forget").text)
+        assert client.post("/ui/logout", data={"csrf_token": token}).status_code == 303
+    replayed = _with_cookie(service, cookie)  # a copy kept from before the logout
+    assert replayed.status_code == 303 and replayed.headers["location"] == "/ui/login"
+
+
+def test_a_forged_cookie_gets_the_login_page(service: Service) -> None:
+    forged = [
+        secrets.token_urlsafe(32),
+        f"{secrets.token_hex(16)}.{service.keys['alice']}",  # the old nonce.key form
+        "x" * 5000,
+    ]
+    for value in forged:
+        answer = _with_cookie(service, value)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/login", value
+
+
+def test_an_expired_session_gets_the_login_page(service: Service) -> None:
+    store = service.state.store
+    with logged_in(service) as client:
+        cookie = _session_cookie(client)
+        assert client.get("/ui/memories").status_code == 200
+        (record,) = store.search(SESSIONS_NAMESPACE, limit=100)
+        stale = {**record.value, "expires_at": time.time() - 1}
+        store.put(SESSIONS_NAMESPACE, record.key, stale, index=False, ttl=None)
+        assert client.get("/ui/memories").headers["location"] == "/ui/login"
+    assert _with_cookie(service, cookie).headers["location"] == "/ui/login"
+    assert store.search(SESSIONS_NAMESPACE, limit=100) == []  # the stale record is gone
+
+
+def test_revoking_the_key_ends_a_kept_session(service: Service) -> None:
+    with logged_in(service, "bob") as client:
+        cookie = _session_cookie(client)
+    for listed in service.state.keys.list("bob"):
+        service.state.keys.revoke(listed.key_id)
+    assert _with_cookie(service, cookie).headers["location"] == "/ui/login"
+
+
+def test_forgetting_the_user_deletes_their_sessions(service: Service) -> None:
+    store = service.state.store
+    with logged_in(service, "alice") as alice, logged_in(service, "bob") as bob:
+        cookie = _session_cookie(alice)
+        forget_everything(store, None, "alice")
+        assert [r.value["user_id"] for r in store.search(SESSIONS_NAMESPACE)] == ["bob"]
+        assert bob.get("/ui/memories").status_code == 200
+    assert _with_cookie(service, cookie).headers["location"] == "/ui/login"

@@ -19,6 +19,7 @@ from memshelf.agent.nodes import Nodes
 from memshelf.agent.state import AgentState
 from memshelf.agent.tools import default_tools
 from memshelf.config import Settings
+from memshelf.errors import StoreFileError
 from memshelf.memory import BackgroundWriter, MemoryWriter
 from memshelf.stores import is_redis_url
 from memshelf.threads import OwnedCheckpointer, owned
@@ -62,13 +63,33 @@ def default_checkpointer(settings: Settings, store: BaseStore | None = None) -> 
     path = str(checkpoint_path(settings))
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
-        with file_errors(path):  # a corrupted or read-only thread file: an error naming it
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no readable page
+        try:
+            with file_errors(path):  # a corrupted or read-only thread file: an error naming it
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA secure_delete = ON")  # a deleted thread leaves no page
+        except StoreFileError as exc:
+            damaged = _damaged_threads(path, exc)
+            if damaged is None:
+                raise
+            raise damaged from exc.__cause__
         return OwnedCheckpointer(SqliteSaver(conn), store)
     except BaseException:
         conn.close()
         raise
+
+
+def _damaged_threads(path: str, exc: StoreFileError) -> StoreFileError | None:
+    """The error for a threads file SQLite cannot read; the store's advice (another
+    --store, an export) would not touch this file."""
+    said = str(exc.__cause__ or exc)
+    if "not a database" not in said and "malformed" not in said:
+        return None
+    return StoreFileError(
+        path,
+        f"The threads file {path} is damaged (SQLite says {said!r}). Move it aside "
+        f"(mv {path} {path}.damaged) and run again: a new one is started. Its conversation "
+        "threads are lost; your memories are in the store file, untouched.",
+    )
 
 
 def close_checkpointer(saver: BaseCheckpointSaver[Any]) -> None:

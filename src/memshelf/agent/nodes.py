@@ -99,8 +99,9 @@ class Nodes:
         """The model answers, or asks for tools (until the round limit forces an answer)."""
         rounds = state.get("tool_rounds", 0)
         runnable = self.with_tools if rounds < self.max_rounds else self.model
+        prompt = self.prompt(state)  # a bug here is ours, not the chat model's failure
         try:
-            reply = runnable.invoke(self.prompt(state), config)
+            reply = runnable.invoke(prompt, config)
         except (MemshelfError, GraphBubbleUp):
             raise
         except Exception as exc:  # a provider's error or timeout, after its own bounded retries

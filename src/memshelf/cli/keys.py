@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memshelf.cli._common import StoreUrl, UserId, build_settings
-from memshelf.ops.keys import DEFAULT_SCOPES, SCOPES, KeyRing
+from memshelf.ops.keys import SCOPES, KeyRing
 
 app = typer.Typer(help="API keys for `memshelf serve`.", no_args_is_help=True)
 
@@ -25,15 +25,26 @@ def create_cmd(
         list[str] | None,
         typer.Option("--scope", "-s", help=f"Repeat for several: {', '.join(SCOPES)}."),
     ] = None,
+    team: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--team",
+            "-t",
+            help="A team the key belongs to (repeat for several): its findings are the only "
+            "ones the key reaches. With no --scope, such a key also gets findings:read/write.",
+        ),
+    ] = None,
     name: Annotated[str, typer.Option("--name", help="A label to recognise the key by.")] = "",
     store: StoreUrl = None,
 ) -> None:
     """Create a key for a user and print its token (shown once; only its hash is kept)."""
     with _keyring(store) as opened:
-        key, token = KeyRing(opened).create(user, scope or DEFAULT_SCOPES, name)
+        key, token = KeyRing(opened).create(user, scope or None, name, teams=team or ())
     typer.echo(token)
+    teams = f", teams {', '.join(map(repr, key.teams))}" if key.teams else ""
     typer.echo(
-        f"key {key.key_id} for user {key.user_id!r}, scopes {', '.join(key.scopes)}", err=True
+        f"key {key.key_id} for user {key.user_id!r}, scopes {', '.join(key.scopes)}{teams}",
+        err=True,
     )
 
 
@@ -49,6 +60,7 @@ def list_cmd(
         state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
         typer.echo(
             f"{k.key_id}  {k.user_id!r}  {','.join(k.scopes)}  {k.created_at}  {state}"
+            + (f"  teams={','.join(k.teams)}" if k.teams else "")
             + (f"  {k.name}" if k.name else "")
         )
 

@@ -20,9 +20,22 @@ from memshelf.namespaces import encode_label
 
 READ = "memories:read"
 WRITE = "memories:write"
+FINDINGS_READ = "findings:read"
+FINDINGS_WRITE = "findings:write"
 ADMIN = "admin"
 
-__all__ = ["ADMIN", "READ", "WRITE", "Access", "Caller", "KeyAccess", "LocalAccess"]
+__all__ = [
+    "ADMIN",
+    "FINDINGS_READ",
+    "FINDINGS_WRITE",
+    "READ",
+    "WRITE",
+    "Access",
+    "Caller",
+    "KeyAccess",
+    "LocalAccess",
+    "key_teams",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,24 @@ class Caller:
     user_id: str
     scopes: frozenset[str]
     store: BaseStore
+    teams: tuple[str, ...] = ()
+
+    def team(self, named: str | None) -> str:
+        """The team a findings tool acts on: ``named`` if the caller belongs to it, the
+        caller's only team if none is named. Any other team is refused exactly like one
+        that does not exist (the tool argument selects, it never authorises)."""
+        if named is None and len(self.teams) == 1:
+            return self.teams[0]
+        if named is None:
+            raise ToolError(
+                f"Name the team: this key belongs to {', '.join(map(repr, self.teams))}."
+                if self.teams
+                else "This key belongs to no team; an admin adds one with "
+                "`memshelf keys create --user <you> --team <team>`."
+            )
+        if named not in self.teams:
+            raise ToolError(f"No team {named!r} for this key; its teams are listed by /v1/me.")
+        return named
 
     def require(self, scope: str) -> Caller:
         """This caller, if they hold ``scope`` (``admin`` implies every scope)."""
@@ -52,9 +83,14 @@ class Access(Protocol):
 class LocalAccess:
     """One fixed owner with every scope: the stdio server and in-process use."""
 
-    def __init__(self, store: BaseStore, user_id: str) -> None:
+    def __init__(self, store: BaseStore, user_id: str, teams: tuple[str, ...] = ()) -> None:
         encode_label(user_id)  # the same validation every shelf applies: fail at start-up
-        self._caller = Caller(user_id=user_id, scopes=frozenset({READ, WRITE}), store=store)
+        self._caller = Caller(
+            user_id=user_id,
+            scopes=frozenset({READ, WRITE, FINDINGS_READ, FINDINGS_WRITE}),
+            store=store,
+            teams=teams,
+        )
 
     def caller(self, ctx: Context[Any, Any]) -> Caller:
         return self._caller
@@ -82,4 +118,17 @@ class KeyAccess:
         token = user.access_token if isinstance(user, AuthenticatedUser) else None
         if token is None or not token.subject or state is None:
             raise ToolError(NO_KEY)
-        return Caller(user_id=token.subject, scopes=frozenset(token.scopes), store=state.store)
+        return Caller(
+            user_id=token.subject,
+            scopes=frozenset(token.scopes),
+            store=state.store,
+            teams=key_teams(scope),
+        )
+
+
+def key_teams(scope: Any) -> tuple[str, ...]:
+    """The teams of the key that authorised this request (set by the HTTP key check)."""
+    if not isinstance(scope, dict):
+        return ()
+    principal = (scope.get("state") or {}).get("principal")
+    return tuple(getattr(principal, "teams", ()))

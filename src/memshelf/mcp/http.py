@@ -3,9 +3,11 @@
 Every request is authorised with the service's API keys before the MCP SDK sees it
 (``Authorization: Bearer <key>`` or ``x-api-key: <key>``, verified by the service's
 :class:`~memshelf.ops.keys.KeyRing`): no key or a bad one is answered 401, a key that can
-neither read nor write memories 403. The key's user and scopes travel in the ASGI scope
-as the SDK's :class:`AuthenticatedUser`; :class:`~memshelf.mcp.access.KeyAccess` reads them
-back per tool call, and each tool checks its own scope.
+can use no tool (no memories or findings scope) 403. The key's user and scopes travel in
+the ASGI scope as the SDK's :class:`AuthenticatedUser`, its teams in the request's
+principal; :class:`~memshelf.mcp.access.KeyAccess` reads them back per tool call, and
+each tool checks its own scope. The findings tools are listed only for a key that
+belongs to a team, and act only on the key's teams.
 
 The transport is stateless with JSON answers: every request stands alone, so it works
 unchanged behind ``memshelf serve --workers N``. DNS-rebinding protection is off because
@@ -24,6 +26,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import ListToolsResult
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -31,8 +34,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memshelf.mcp.access import ADMIN, NO_KEY, READ, WRITE, KeyAccess
-from memshelf.mcp.server import build_server
+from memshelf.mcp.access import (
+    ADMIN,
+    FINDINGS_READ,
+    FINDINGS_WRITE,
+    NO_KEY,
+    READ,
+    WRITE,
+    KeyAccess,
+    key_teams,
+)
+from memshelf.mcp.findings import FINDINGS_TOOLS, findings_toolset
+from memshelf.mcp.server import TOOLSETS, build_server
 from memshelf.service.auth import Principal
 
 __all__ = ["MCP_PATH", "KeyAuth", "mount_mcp"]
@@ -65,12 +78,17 @@ class KeyAuth:
             refusal = JSONResponse({"detail": detail}, 401, {"WWW-Authenticate": "Bearer"})
             await refusal(scope, receive, send)
             return
-        if not {READ, WRITE, ADMIN} & set(key.scopes):
-            detail = f"This key holds neither {READ!r} nor {WRITE!r}; the MCP tools need one."
+        if not {READ, WRITE, FINDINGS_READ, FINDINGS_WRITE, ADMIN} & set(key.scopes):
+            detail = (
+                f"This key holds none of {READ!r}, {WRITE!r}, {FINDINGS_READ!r}, "
+                f"{FINDINGS_WRITE!r}; the MCP tools need one."
+            )
             await JSONResponse({"detail": detail}, 403)(scope, receive, send)
             return
         # the request log names the (hashed) user, as for every other route
-        principal = Principal(user_id=key.user_id, key_id=key.key_id, scopes=key.scopes)
+        principal = Principal(
+            user_id=key.user_id, key_id=key.key_id, scopes=key.scopes, teams=key.teams
+        )
         scope.setdefault("state", {})["principal"] = principal
         access = AccessToken(
             token=key.key_id,  # the key's id, never its secret
@@ -81,12 +99,26 @@ class KeyAuth:
         await self.app({**scope, "user": AuthenticatedUser(access)}, receive, send)
 
 
+class KeyedServer(MCPServer):
+    """Lists the findings tools only to a key that belongs to a team: a client sees the
+    tools it can use (the tools themselves still check the key's teams on every call)."""
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
+        listed = await super()._handle_list_tools(ctx, params)
+        scope = getattr(getattr(ctx, "request", None), "scope", None)
+        if not (isinstance(scope, dict) and key_teams(scope)):
+            listed.tools = [t for t in listed.tools if t.name not in FINDINGS_TOOLS]
+        return listed
+
+
 def mount_mcp(app: Starlette, path: str = MCP_PATH) -> MCPServer:
     """Serve the MCP tools at ``path`` of ``app``, whose ``state.memshelf`` (the
     service's :class:`~memshelf.service.state.ServiceState`) supplies keys and store.
     The SDK's session manager runs inside the app's lifespan, after the service's own
     start-up and stopped before it."""
-    server = build_server(KeyAccess())
+    server = build_server(
+        KeyAccess(), toolsets=(*TOOLSETS, findings_toolset()), server_class=KeyedServer
+    )
     server.streamable_http_app(
         stateless_http=True,
         json_response=True,

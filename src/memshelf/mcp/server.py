@@ -2,7 +2,8 @@
 
 Tool sets are registered by functions ``(server, access) -> None``: ``TOOLSETS`` (the
 memory tools) always, plus the team findings tools (:mod:`memshelf.mcp.findings`) when
-the server is started for a team. A new set of tools is one more such function.
+the server is started for a team (stdio) or mounted in the service (HTTP, where they are
+listed only for keys that belong to a team). A new set of tools is one more such function.
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(access: Access, *, toolsets: Sequence[Toolset] = TOOLSETS) -> MCPServer:
-    """An MCP server whose every tool acts for the caller ``access`` resolves."""
-    server: MCPServer = MCPServer(
+def build_server(
+    access: Access,
+    *,
+    toolsets: Sequence[Toolset] = TOOLSETS,
+    server_class: type[MCPServer] = MCPServer,
+) -> MCPServer:
+    """An MCP server whose every tool acts for the caller ``access`` resolves
+    (``server_class``: the HTTP endpoint's, which lists only the tools a key can use)."""
+    server: MCPServer = server_class(
         "memshelf", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
     )
     for register in toolsets:
@@ -46,5 +53,6 @@ def serve_stdio(store: BaseStore, user_id: str, *, team: str | None = None) -> N
     from memshelf.mcp.findings import findings_toolset
 
     toolsets = (*TOOLSETS, findings_toolset(team)) if team is not None else TOOLSETS
-    server = build_server(LocalAccess(store, user_id), toolsets=toolsets)
+    teams = (team,) if team is not None else ()
+    server = build_server(LocalAccess(store, user_id, teams), toolsets=toolsets)
     anyio.run(server.run_stdio_async)

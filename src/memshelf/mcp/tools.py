@@ -279,7 +279,9 @@ def register_memory_tools(server: MCPServer, access: Access) -> None:
 
 
 def _fingerprint(item: Item) -> str:
-    return confirm.fingerprint(item.value.get("text"), item.value.get("version"))
+    return confirm.fingerprint(
+        item.value.get("text"), item.value.get("version"), _when(item.created_at)
+    )
 
 
 def _preview(who: Caller, query: str) -> dict[str, Any]:
@@ -298,8 +300,10 @@ def _preview(who: Caller, query: str) -> dict[str, Any]:
 
 
 def _confirm(who: Caller, token: str) -> dict[str, Any]:
-    """Check every previewed memory is unchanged before deleting the first (all or none)."""
+    """Check every previewed memory is unchanged before deleting the first (all or none);
+    each token works once."""
     named = confirm.redeem(who.user_id, token)
+    confirm.spend(who.store, who.user_id, token)  # a replay is refused, even if all matches
     items = []
     for key, mark in named:
         try:
@@ -313,5 +317,5 @@ def _confirm(who: Caller, token: str) -> dict[str, Any]:
             )
         items.append(item)
     for item in items:
-        ops.delete_memory(who.store, who.user_id, item.key, source=SOURCE)
+        ops.forget_memory(who.store, who.user_id, item.key)
     return {"forgotten": [summary(item) for item in items]}

@@ -203,14 +203,25 @@ def forget(
     """Delete the memory ``what`` names and its near-duplicates; the texts deleted.
 
     With ``dry_run`` nothing is deleted: the texts that would go are returned. Each
-    memory's earlier history goes too (it holds the text); what remains is one
-    ``delete`` event without text, so a forgotten memory cannot be restored.
+    memory goes with its whole history (see :func:`forget_fact`). ``provenance`` is
+    accepted for callers that pass one; a forget leaves no event to hold it.
     """
     found = find_to_forget(store, user_id, what)
     if not dry_run:
         for gone in found:
-            delete_fact(store, user_id, gone.key, provenance or Provenance())
+            forget_fact(store, user_id, gone.key)
     return [f.text for f in found]
+
+
+def forget_fact(store: BaseStore, user_id: str, key: str) -> None:
+    """Remove one memory and every event of its history, leaving no tombstone.
+
+    A forget removes every copy, and the key itself is a copy: keys are a hash of the
+    fact's text, so a ``delete`` event kept under the key would let anyone who saw the
+    key confirm a guessed fact. (:func:`delete_fact` keeps that text-free event.)"""
+    store.delete(memories_namespace(user_id), key)
+    for event in history_keys(store, user_id, key):
+        store.delete(history_namespace(user_id), event)
 
 
 def delete_fact(store: BaseStore, user_id: str, key: str, provenance: Provenance) -> None:
@@ -297,6 +308,7 @@ class _Staged(BaseStore):
 
     def __init__(self, store: BaseStore) -> None:
         self.supports_ttl = store.supports_ttl
+        self.ttl_config = store.ttl_config  # BaseStore.put resolves the default TTL from it
         self.ops: list[Op] = []
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:

@@ -17,6 +17,11 @@ and thread, refreshed while the thread is busy. :meth:`BackgroundWriter.status` 
 :meth:`BackgroundWriter.wait` then answer for every process's writer: a message told
 through process 1 is waited for by a read through process 2. A busy record whose writer
 stopped refreshing it (the process died) counts as failed after ``STATUS_LEASE_S``.
+
+With ``durable=True`` (the default) every job accepted is also written to the store
+until it is extracted (:mod:`memshelf.memory.journal`): a writer that starts, and every
+running writer every few seconds, takes over the jobs of writers that died (SIGKILL,
+OOM) and runs them, once across processes.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from langgraph.store.base import BaseStore
 
 from memshelf.memory.consolidate import Outcome, consolidate
 from memshelf.memory.extract import extract_facts, states_something
+from memshelf.memory.journal import JobJournal, forget_jobs, job_fields
 from memshelf.memory.types import Provenance
 from memshelf.namespaces import encode_label
 
@@ -46,6 +52,7 @@ SEEN_LIMIT = 100_000  # job ids remembered for de-duplication
 MAX_BATCH = 8  # messages of one thread extracted together at most
 State = Literal["idle", "pending", "running", "done", "failed"]
 STATUS_ROOT = "extraction"
+FORGOTTEN_ROOT = "extraction-forgotten"  # ("extraction-forgotten", <user>): when forgotten
 STATUS_LEASE_S = 30.0  # a busy status not refreshed for this long is a dead process's
 STATUS_TTL_MIN = 7 * 24 * 60.0  # a quiet thread's shared status is kept a week
 STATUS_POLL_S = 0.1  # wait() polls other processes' statuses this often
@@ -98,6 +105,32 @@ def status_namespace(user_id: str) -> tuple[str, str]:
     return (STATUS_ROOT, encode_label(user_id))
 
 
+def forgotten_at(store: BaseStore, user_id: str) -> float:
+    """When the user was last forgotten (0 if never or unreadable): every writer drops its
+    statuses from before then, so none is answered or published again."""
+    try:
+        item = store.get((FORGOTTEN_ROOT, encode_label(user_id)), "at")
+    except Exception as exc:
+        log.warning("Could not read a forget marker: %s", type(exc).__name__)
+        return 0.0
+    at = None if item is None else item.value.get("at")
+    return float(at) if isinstance(at, (int, float)) else 0.0
+
+
+def forget_extraction(store: BaseStore, user_id: str) -> None:
+    """Delete what every writer keeps about the user in the store: shared statuses
+    (they name threads) and unfinished jobs (they quote messages); first mark the user
+    forgotten, so writers in other processes drop what they hold in memory."""
+    ttl = STATUS_TTL_MIN if getattr(store, "supports_ttl", False) else None
+    marker = {"at": time.time()}
+    store.put((FORGOTTEN_ROOT, encode_label(user_id)), "at", marker, index=False, ttl=ttl)
+    namespace = status_namespace(user_id)
+    while found := store.search(namespace, limit=500):
+        for item in found:
+            store.delete(item.namespace, item.key)
+    forget_jobs(store, user_id)
+
+
 def _busy(record: Mapping[str, object], now: float) -> bool:
     alive = record.get("alive_until")
     live = isinstance(alive, (int, float)) and alive > now
@@ -130,7 +163,9 @@ def _from_record(record: Mapping[str, Any] | None) -> ThreadStatus:
     state, error = str(record.get("state")), record.get("error")
     if state in ("pending", "running") and not _busy(record, time.time()):
         state, error = "failed", f"{GONE}: the process extracting this thread stopped"
-    outcomes = [Outcome(**o) for o in record.get("outcomes", []) if isinstance(o, dict)]
+    outcomes = [
+        Outcome(**{**o, "text": ""}) for o in record.get("outcomes", []) if isinstance(o, dict)
+    ]
     return ThreadStatus(
         state=state if state in get_args(State) else "idle",  # type: ignore[arg-type]
         error=str(error) if error else None,
@@ -184,6 +219,7 @@ class BackgroundWriter:
         backoff_s: float = 1.0,
         kind_ttl: Mapping[str, float | None] | None = None,
         share_status: bool = False,
+        durable: bool = True,
     ) -> None:
         self.store, self.model = store, model
         self.share_status = share_status
@@ -202,6 +238,13 @@ class BackgroundWriter:
         self._closed = False
         self._worker: threading.Thread | None = None
         self._beat: threading.Thread | None = None
+        self._journal = JobJournal(store, self.writer_id) if durable else None
+        self._swept = threading.Event()  # the first look for dead writers' jobs is over
+        if self._journal is None:
+            self._swept.set()
+        else:
+            self._guarded(self._journal.beat)  # before any job names this writer its owner
+            self._start_beat()
 
     # --- the interface -----------------------------------------------------------------
 
@@ -209,8 +252,19 @@ class BackgroundWriter:
         with self._cond:
             if self._closed:
                 raise RuntimeError("This memory writer is closed.")
+            if (job.user_id, job.thread_id, job.message_id) in self._seen:
+                return
+        journal = self._journal
+        if journal is not None and self._guarded(journal.record, job) is False:
+            return  # a live writer elsewhere has it: it runs there
+        self._enqueue(job)
+
+    def _enqueue(self, job: ExtractionJob) -> None:
+        """Queue a job (submitted, or taken over from a dead writer) unless already seen."""
+        self._drop_forgotten(job.user_id)  # a status from before a forget starts afresh
+        with self._cond:
             ident = (job.user_id, job.thread_id, job.message_id)
-            if ident in self._seen:
+            if ident in self._seen or self._closed:
                 return
             self._seen[ident] = None
             if len(self._seen) > SEEN_LIMIT:  # a long-running service: remember the recent
@@ -229,13 +283,18 @@ class BackgroundWriter:
 
     def status(self, user_id: str, thread_id: str) -> ThreadStatus:
         """The thread's status: this writer's, merged with other processes' when shared."""
+        forgotten = self._drop_forgotten(user_id)
         with self._cond:
             mine = self._status.get((user_id, thread_id))
             record = None if mine is None else self._record(thread_id, mine)
         if not self.share_status:
             return mine or ThreadStatus()
         found = self._shared(user_id, thread_id)
-        records = [r for r in found if r.get("writer") != self.writer_id]
+        records = [
+            r
+            for r in found
+            if r.get("writer") != self.writer_id and float(r.get("updated_at", 0)) >= forgotten
+        ]
         return merge_statuses(records + ([record] if record else []))
 
     def backlog(self) -> Backlog:
@@ -261,7 +320,7 @@ class BackgroundWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             for key in list(self._due):  # read-your-writes: no need to sit out the debounce
-                if key[0] == user_id and thread_id in (None, key[1]):
+                if key[0] == user_id and thread_id in (None, key[1]) and key not in self._retry:
                     self._due[key] = min(self._due[key], time.monotonic())
             self._cond.notify_all()
             if not self._cond.wait_for(lambda: not busy(), timeout):
@@ -273,15 +332,18 @@ class BackgroundWriter:
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Write everything pending, then stop the worker."""
+        """Write everything pending (dead writers' jobs found at start too), then stop."""
+        self._swept.wait(timeout)
         with self._cond:
             for key in self._due:
                 self._due[key] = time.monotonic()
             self._cond.notify_all()
-            self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
+            drained = self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
             self._closed = True
             self._cond.notify_all()
         self._beating.set()
+        if self._journal is not None and drained:  # nothing left: none of it is ours any more
+            self._guarded(self._journal.beat, closed=True)
 
     # --- the worker -----------------------------------------------------------------------
 
@@ -294,11 +356,23 @@ class BackgroundWriter:
                 del self._status[key]
             for ident in [i for i in self._seen if i[0] == user_id]:
                 del self._seen[ident]
-        if self.share_status:  # every process's records: they name threads, quote facts
-            namespace = status_namespace(user_id)
-            while found := self.store.search(namespace, limit=500):
-                for item in found:
-                    self.store.delete(item.namespace, item.key)
+        if self.share_status or self._journal is not None:
+            forget_extraction(self.store, user_id)
+
+    def _drop_forgotten(self, user_id: str) -> float:
+        """Drop this writer's statuses of the user from before a forget-me served by any
+        process (:func:`forgotten_at`); when that was (0: never)."""
+        if not self.share_status:
+            return 0.0  # one process: discard_user already cleared them
+        at = forgotten_at(self.store, user_id)
+        with self._cond:
+            for key, status in list(self._status.items()):
+                if key[0] == user_id and status.updated_at < at:
+                    if status.state in ("pending", "running"):  # its worker still owns it
+                        status.outcomes = []
+                    else:
+                        del self._status[key]
+        return at
 
     # --- the status shared with other processes -------------------------------------------
 
@@ -326,6 +400,8 @@ class BackgroundWriter:
         if not self.share_status:
             return
         with self._publishing:  # snapshot and write in one step: the newest lands last
+            for user_id in {user for user, _ in keys}:
+                self._drop_forgotten(user_id)
             for user_id, thread_id in keys:
                 with self._cond:
                     status = self._status.get((user_id, thread_id))
@@ -343,18 +419,58 @@ class BackgroundWriter:
                     )
                 except Exception as exc:
                     log.warning("Could not share an extraction status: %s", type(exc).__name__)
-        if self._beat is None or not self._beat.is_alive():
-            self._beat = threading.Thread(
-                target=self._heartbeat, name="memshelf-writer-beat", daemon=True
-            )
-            self._beat.start()
+        self._start_beat()
+
+    def _start_beat(self) -> None:
+        with self._cond:
+            if self._beat is None or not self._beat.is_alive():
+                self._beat = threading.Thread(
+                    target=self._heartbeat, name="memshelf-writer-beat", daemon=True
+                )
+                self._beat.start()
 
     def _heartbeat(self) -> None:
-        """Refresh the busy threads' records, so other processes know this one lives."""
+        """Refresh the busy threads' records and this writer's lease, so other processes
+        know this one lives; take over dead writers' jobs, first at once, then each beat."""
+        try:
+            self._adopt()
+        finally:
+            self._swept.set()
         while not self._beating.wait(STATUS_LEASE_S / 3):
             with self._cond:
                 busy = [k for k, st in self._status.items() if st.state in ("pending", "running")]
             self._publish(*busy)
+            if self._journal is not None:
+                self._guarded(self._journal.beat)
+            self._adopt()
+
+    # --- the journal: jobs that outlive a killed process ------------------------------------
+
+    def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """A journal write that fails is logged: the job still runs in this process, it
+        is only not durable (None tells the caller so)."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            log.warning("Could not keep the extraction journal: %s", type(exc).__name__)
+            return None
+
+    def _adopt(self) -> None:
+        """Run the jobs of writers that died, each claimed so only one writer runs it."""
+        journal = self._journal
+        if journal is None or self._closed:
+            return
+        for namespace, key, owner in self._guarded(journal.stranded) or []:
+            if self._closed:
+                return
+            value = self._guarded(journal.take, namespace, key, owner)
+            if value is not None:
+                log.info("Taking over an extraction job of a writer that stopped")
+                self._enqueue(ExtractionJob(**job_fields(value)))
+
+    def _finish(self, jobs: list[ExtractionJob]) -> None:
+        if self._journal is not None:
+            self._guarded(self._journal.finish, jobs)
 
     def _shared(self, user_id: str, thread_id: str | None) -> list[dict[str, Any]]:
         """The stored status records of the user's thread (or all their threads)."""
@@ -416,9 +532,12 @@ class BackgroundWriter:
                     self._publish(key)
                     raise
                 else:
+                    self._finish(jobs)  # a kill before this runs the jobs again: NOOPs
                     with self._cond:
                         status = self._status[key]
-                        status.outcomes = outcomes
+                        # op and key only: a fact's text stays in the store, where
+                        # forget-me deletes it, never in a status another process keeps
+                        status.outcomes = [dataclasses.replace(o, text="") for o in outcomes]
                         status.done_messages += len(jobs)
                         status.state = "pending" if key in self._pending else "done"
                         status.error, status.attempts = None, 0
@@ -445,11 +564,13 @@ class BackgroundWriter:
         may be submitted again). Logs name the error type only: a model's error message
         can quote the user's words."""
         try:
-            self._fail(key, jobs, exc)
+            if self._fail(key, jobs, exc):
+                self._finish(jobs)
         finally:
             self._publish(key)
 
-    def _fail(self, key: tuple[str, str], jobs: list[ExtractionJob], exc: Exception) -> None:
+    def _fail(self, key: tuple[str, str], jobs: list[ExtractionJob], exc: Exception) -> bool:
+        """Count the failure; True when the jobs failed for good."""
         with self._cond:
             status = self._status[key]
             status.attempts += 1
@@ -465,10 +586,11 @@ class BackgroundWriter:
                     status.attempts,
                     type(exc).__name__,
                 )
-                return
+                return False
             status.state = "pending" if key in self._pending else "failed"
             status.attempts = 0
             self._retry.pop(key, None)
             for job in jobs:
                 self._seen.pop((job.user_id, job.thread_id, job.message_id), None)
             log.error("Memory extraction failed for good: %s", type(exc).__name__)
+            return True

@@ -1,8 +1,9 @@
-"""API keys: random tokens stored only as hashes, each bound to one user and a set of scopes.
+"""API keys: random tokens stored only as hashes, each bound to one user, a set of scopes
+and the teams (if any) whose findings it may reach.
 
-The service takes the user id from the key and nowhere else. A token looks like
+The service takes the user id and the team ids from the key and nowhere else. A token looks like
 ``msk_<key id>_<secret>``; the store keeps the key id, the SHA-256 of the whole
-token, the user, the scopes and the revocation time, under the ``("keys",)``
+token, the user, the scopes, the teams and the revocation time, under the ``("keys",)``
 namespace, which no user-facing route can address.
 """
 
@@ -19,14 +20,16 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from memshelf.errors import ConfigurationError, NotFoundError
-from memshelf.namespaces import encode_label
+from memshelf.namespaces import encode_label, team_namespace
 
 KEYS_NAMESPACE = ("keys",)
 PREFIX = "msk_"
-SCOPES = ("chat", "memories:read", "memories:write", "admin")
+FINDINGS_SCOPES = ("findings:read", "findings:write")
+SCOPES = ("chat", "memories:read", "memories:write", *FINDINGS_SCOPES, "admin")
 DEFAULT_SCOPES = ("chat", "memories:read", "memories:write")
+MAX_TEAMS = 50
 
-__all__ = ["DEFAULT_SCOPES", "SCOPES", "ApiKey", "KeyRing"]
+__all__ = ["DEFAULT_SCOPES", "FINDINGS_SCOPES", "SCOPES", "ApiKey", "KeyRing", "default_scopes"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ApiKey:
     name: str
     created_at: str
     revoked_at: str | None = None
+    teams: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -50,6 +54,7 @@ class ApiKey:
             "key_id": self.key_id,
             "user_id": self.user_id,
             "scopes": list(self.scopes),
+            "teams": list(self.teams),
             "name": self.name,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
@@ -70,6 +75,24 @@ def _checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
+def default_scopes(teams: Iterable[str] = ()) -> tuple[str, ...]:
+    """What a key gets when no scope is named: a key of a team also reads and proposes
+    its findings."""
+    return DEFAULT_SCOPES + (FINDINGS_SCOPES if tuple(teams) else ())
+
+
+def _checked_teams(teams: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(teams))
+    for team in chosen:
+        team_namespace(team, "findings")  # the same validation every team namespace applies
+    if len(chosen) > MAX_TEAMS:
+        raise ConfigurationError(
+            f"A key may belong to at most {MAX_TEAMS} teams, got {len(chosen)}; "
+            "make one key per group of teams."
+        )
+    return chosen
+
+
 class KeyRing:
     """Create, verify, list and revoke API keys kept in a store."""
 
@@ -77,18 +100,27 @@ class KeyRing:
         self.store = store
 
     def create(
-        self, user_id: str, scopes: Iterable[str] = DEFAULT_SCOPES, name: str = ""
+        self,
+        user_id: str,
+        scopes: Iterable[str] | None = None,
+        name: str = "",
+        *,
+        teams: Iterable[str] = (),
     ) -> tuple[ApiKey, str]:
-        """A new key for ``user_id``; returns it and its token (shown once, never stored)."""
+        """A new key for ``user_id`` (a member of ``teams``); returns it and its token
+        (shown once, never stored). No ``scopes``: :func:`default_scopes`."""
         encode_label(user_id)  # the same validation every shelf applies
+        member_of = _checked_teams(teams)
+        granted = _checked_scopes(default_scopes(member_of) if scopes is None else scopes)
         key_id = secrets.token_hex(6)
         token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         key = ApiKey(
             key_id=key_id,
             user_id=user_id,
-            scopes=_checked_scopes(scopes),
+            scopes=granted,
             name=name[:200],
             created_at=datetime.now(UTC).isoformat(),
+            teams=member_of,
         )
         self.store.put(
             KEYS_NAMESPACE,
@@ -111,6 +143,13 @@ class KeyRing:
             return None
         key = _key(item.value)
         return key if key.active else None
+
+    def active(self, key_id: str) -> ApiKey | None:
+        """Key ``key_id`` if it still exists and is not revoked (a UI session re-checks
+        its key this way on every request, without holding the token)."""
+        item = self.store.get(KEYS_NAMESPACE, key_id, refresh_ttl=False) if key_id else None
+        key = _key(item.value) if item is not None else None
+        return key if key is not None and key.active else None
 
     def list(self, user_id: str | None = None) -> list[ApiKey]:
         """Every key (or ``user_id``'s), oldest first; revoked ones included."""
@@ -148,4 +187,5 @@ def _key(value: dict[str, Any]) -> ApiKey:
         name=value.get("name", ""),
         created_at=value["created_at"],
         revoked_at=value.get("revoked_at"),
+        teams=tuple(value.get("teams") or ()),  # keys made before teams existed have none
     )

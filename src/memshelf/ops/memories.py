@@ -43,6 +43,7 @@ from memshelf.memory.shelf import (
     edit_fact,
     export_facts,
     find_to_forget,
+    forget_fact,
     import_facts,
     restore_fact,
     save_fact,
@@ -361,8 +362,15 @@ def forget_memories(
     found = find_to_forget(store, user_id, query)
     if not dry_run:
         for gone in found:
-            delete_fact(store, user_id, gone.key, Provenance(source=source))
+            forget_fact(store, user_id, gone.key)
     return found
+
+
+def forget_memory(store: BaseStore, user_id: str, key: str) -> None:
+    """One memory forgotten by key: removed with its whole history, no tombstone (the key
+    is a hash of the text). Missing and another user's keys raise the same NotFoundError."""
+    get_memory(store, user_id, key)
+    forget_fact(store, user_id, key)
 
 
 def export_memories(store: BaseStore, user_id: str) -> list[dict[str, Any]]:
@@ -441,7 +449,18 @@ def extraction_status(
         status = dataclasses.replace(
             status, error=f"{kind}: extraction failed; the service log names the error type."
         )
-    return status
+    # a status keeps op and key only (no fact's words outlive forget-me in any process):
+    # the text shown is the memory's own, now ("" once it is gone)
+    outcomes = [
+        dataclasses.replace(o, text=_text_of(store, user_id, o.key)) for o in status.outcomes
+    ]
+    return dataclasses.replace(status, outcomes=outcomes)
+
+
+def _text_of(store: BaseStore, user_id: str, key: str | None) -> str:
+    item = None if key is None else store.get(memories_namespace(user_id), key, refresh_ttl=False)
+    text = None if item is None else item.value.get("text")
+    return text if isinstance(text, str) else ""
 
 
 # --- the shelf, as a raw LangGraph store ------------------------------------------------

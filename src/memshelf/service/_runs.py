@@ -16,8 +16,8 @@ so with ``--workers N`` any process answers ``get``, ``join``, ``list``, ``cance
 flag in the store that the running process polls every :data:`CANCEL_POLL_S`) and
 ``join_stream`` (from the record: ``metadata``, the final ``values`` or ``error``, ``end``).
 The running process refreshes the record's lease (``alive_until``) while the run is
-unfinished; a record whose lease ran out :data:`LEASE_S` ago is answered as ended in
-error ("Interrupted": its process died), and its thread's lease is free by then too.
+unfinished; a record whose lease ran out is answered as ended in error ("Interrupted":
+its process died) once its thread lease has lapsed too (a late refresh is not a death).
 
 Finished runs' events are kept for :data:`KEEP_FINISHED_S` at most, and only while all
 of them together stay under :data:`KEEP_FINISHED_BYTES` (and :data:`KEEP_FINISHED` runs):
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk
 from langgraph.store.base import BaseStore
 
 from memshelf.errors import MemshelfError, NotFoundError
+from memshelf.namespaces import encode_label
 from memshelf.ops.forget import runs_namespace
 from memshelf.ops.threads import delete_thread, stream_turn
 from memshelf.service.auth import Services
@@ -62,7 +64,7 @@ KEEP_FINISHED = 500  # finished runs whose events stay in memory, at most
 KEEP_FINISHED_S = 600.0  # ... for this long after they end
 KEEP_FINISHED_BYTES = 64 * 1024 * 1024  # ... and this many event bytes together
 CANCEL_POLL_S = 0.5  # how often a process looks for cancels of its runs from others
-CANCELS = ("run-cancels",)  # one namespace for every user: a process polls it in one read
+CANCELS = ("run-cancels",)  # a flag per run id, read by key by the process running it
 CANCEL_TTL_MIN = 60.0
 INTERRUPTED = {
     "error": "Interrupted",
@@ -73,8 +75,10 @@ RECORD_TTL_MIN = 24 * 60.0  # a run's record (and a lease) lives a day in the st
 LEASES = "leases"
 STOP_RUNS_WAIT_S = 30.0  # how long a delete or forget waits for the runs it stops
 LEASE_S = 30.0  # a lease not refreshed for this long is a dead process's
-LEASE_SETTLE_S = 0.1  # between writing a lease and reading it back (see RunManager)
+LEASE_MARGIN_S = LEASE_S / 6  # a holder whose own lease is this near expiry counts it lost
 LEASE_POLL_S = 0.25
+BLOCKS = "run-blocks"  # ("run-blocks", <user>): forget-me / thread deletes in progress
+BLOCK_S = 600.0  # a block not lifted by then is a dead process's
 _BLOCKED = (
     "Your data is being forgotten or this thread deleted; no run can start on it now. "
     "Retry once that request has answered."
@@ -98,9 +102,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _live(lease: dict[str, Any]) -> bool:
+def _live(lease: dict[str, Any], margin: float = 0.0) -> bool:
     expires = lease.get("expires_at")
-    return isinstance(expires, (int, float)) and expires > time.time()
+    return isinstance(expires, (int, float)) and expires > time.time() + margin
+
+
+def lease_namespace(user_id: str) -> tuple[str, ...]:
+    """``("runs", <user>, "leases")``: one claim per run on a thread (key ``thread/run``)."""
+    return (*runs_namespace(user_id), LEASES)
+
+
+def blocks_namespace(user_id: str) -> tuple[str, str]:
+    """Where a forget-me or thread delete in any process says no run may start; outside
+    ``("runs", <user>)``, which forget-me itself deletes."""
+    return (BLOCKS, encode_label(user_id))
+
+
+def _lease_key(run: Run) -> str:
+    return f"{run.thread_id}/{run.run_id}"
 
 
 def settle_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -304,11 +323,12 @@ class RunManager:
     With a ``store``, every run is also written there (``("runs", <user>)``, a record per
     run) so another service process answers ``get``/``join``/``list`` for it, and a run
     holds a lease on its thread (``("runs", <user>, "leases")``) so a run on the same
-    thread in another process waits (``enqueue``) or is refused (``reject``). The lease is
-    taken by write, settle :data:`LEASE_SETTLE_S`, read back: two processes racing for a
-    free thread agree unless one's write lands more than that after the other's read —
-    the documented window. A process that dies leaves its lease to expire after
-    :data:`LEASE_S`.
+    thread in another process waits (``enqueue``) or is refused (``reject``). A lease is a
+    claim per run (:meth:`_try_lease`): write your own, then read them all, and back off if
+    any other is live. A process that dies leaves its lease to expire after
+    :data:`LEASE_S`; one that finds its own lease lapsed or taken over stops its run.
+    Forget-me and thread deletes block runs with a record in the store
+    (:func:`blocks_namespace`) that every process checks.
     """
 
     def __init__(
@@ -339,6 +359,7 @@ class RunManager:
         """Start ``run`` now, or after the thread's active run (``enqueue``). Blocking (the
         lease is read from the store): call it from a worker thread."""
         key = (run.user_id, run.thread_id)
+        self.refuse_if_blocked(run.user_id, run.thread_id)  # in any process
         with self._lock:
             if self._closed:
                 raise ServiceClosingError("The service is shutting down; try again shortly.")
@@ -375,8 +396,16 @@ class RunManager:
             blocked = self._blocked.get((user_id, None)) or (
                 thread_id is not None and self._blocked.get((user_id, thread_id))
             )
-        if blocked:
+        if blocked or self._blocked_in_store(user_id, thread_id):
             raise ThreadBusyError(_BLOCKED)
+
+    def _blocked_in_store(self, user_id: str, thread_id: str | None) -> bool:
+        """Whether a forget-me (any thread) or a delete of ``thread_id`` in any process is
+        in progress."""
+        if self.store is None:
+            return False
+        found = self.store.search(blocks_namespace(user_id), limit=100)
+        return any(_live(b.value) and b.value.get("thread_id") in ("", thread_id) for b in found)
 
     def _trim(self) -> None:
         """Drop the oldest finished runs (their record answers for them) past the count,
@@ -432,7 +461,20 @@ class RunManager:
             item = self.store.get(runs_namespace(user_id), run_id)
         if item is None or item.value.get("thread_id") != thread_id:
             raise NotFoundError(f"Thread {thread_id!r} has no run {run_id!r}.")
-        return settle_record(dict(item.value))
+        return self._settle(user_id, dict(item.value))
+
+    def _settle(self, user_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """:func:`settle_record`, but a run whose thread lease is still live is not
+        Interrupted: only its record's refresh is late."""
+        settled = settle_record(record)
+        if settled is record or self.store is None:
+            return settled
+        key = f"{record.get('thread_id')}/{record.get('run_id')}"
+        with contextlib.suppress(Exception):
+            lease = self.store.get(lease_namespace(user_id), key)
+            if lease is not None and _live(lease.value):
+                return record
+        return settled
 
     def records(self, user_id: str, thread_id: str) -> list[dict[str, Any]]:
         """The thread's run records from every process, newest first."""
@@ -441,7 +483,7 @@ class RunManager:
         found = self.store.search(
             runs_namespace(user_id), filter={"thread_id": thread_id}, limit=KEEP_FINISHED
         )
-        values = [settle_record(dict(i.value)) for i in found if len(i.namespace) == 2]
+        values = [self._settle(user_id, dict(i.value)) for i in found if len(i.namespace) == 2]
         return sorted(values, key=lambda v: str(v.get("created_at")), reverse=True)
 
     def _save(self, run: Run) -> None:
@@ -465,29 +507,27 @@ class RunManager:
         """Ask the process that runs ``run_id`` (any process) to stop it: a flag in the
         store it polls. The caller has checked that the run is the user's."""
         assert self.store is not None
-        self.store.put(CANCELS, run_id, {"at": time.time()}, index=False, ttl=CANCEL_TTL_MIN)
+        flag = {"at": time.time(), "user_id": user_id}
+        self.store.put(CANCELS, run_id, flag, index=False, ttl=CANCEL_TTL_MIN)
 
     def _poll_cancels(self) -> None:
-        """Stop this process's runs that another process was asked to cancel (one read of
-        the flags per round, while this process has unfinished runs). A flag holds only
-        a run id, which the asking process checked belongs to the asking user."""
+        """Stop this process's runs that another process was asked to cancel: one read
+        by key per unfinished run and round, so no process reads other users' flags. A
+        flag counts only if it names the run's own user."""
         assert self.store is not None
         while not self._stopping.wait(CANCEL_POLL_S):
             with self._lock:
-                running = {r.run_id: r for r in self._runs.values() if not r.finished}
-            if not running:
-                continue
-            try:
-                flags = self.store.search(CANCELS, limit=1000)
-            except Exception as exc:  # retried next round
-                log.warning("Could not read run cancels: %s", type(exc).__name__)
-                continue
-            for flag in flags:
-                run = running.get(flag.key)
-                if run is not None:
+                running = [r for r in self._runs.values() if not r.finished]
+            for run in running:
+                try:
+                    flag = self.store.get(CANCELS, run.run_id)
+                except Exception as exc:  # retried next round
+                    log.warning("Could not read a run cancel: %s", type(exc).__name__)
+                    break
+                if flag is not None and flag.value.get("user_id") == run.user_id:
                     run.stop.set()
                     with contextlib.suppress(Exception):
-                        self.store.delete(flag.namespace, flag.key)
+                        self.store.delete(CANCELS, run.run_id)
 
     def _forget_record(self, run: Run) -> None:
         if self.store is not None and not run.temporary:
@@ -497,46 +537,64 @@ class RunManager:
     # --- thread leases across processes ----------------------------------------------------
 
     def leased_elsewhere(self, user_id: str, thread_id: str | None = None) -> bool:
-        """Whether a live run of another process holds one of the user's threads
-        (``thread_id``) or any of them (None)."""
+        """Whether a live run of another process holds (or is taking) one of the user's
+        threads (``thread_id``) or any of them (None)."""
         if self.store is None:
             return False
-        ns = (*runs_namespace(user_id), LEASES)
-        if thread_id is not None:
-            item = self.store.get(ns, thread_id)
-            items = [item] if item is not None else []
-        else:
-            items = list(self.store.search(ns, limit=1000))
+        where = None if thread_id is None else {"thread_id": thread_id}
+        items = self.store.search(lease_namespace(user_id), filter=where, limit=1000)
         with self._lock:
             mine = set(self._leased)
         return any(_live(i.value) and i.value.get("run_id") not in mine for i in items)
 
-    def _write_lease(self, run: Run) -> None:
+    def _write_lease(self, run: Run, held_since: float | None) -> None:
         assert self.store is not None
-        lease = {"run_id": run.run_id, "expires_at": time.time() + LEASE_S}
-        ns = (*runs_namespace(run.user_id), LEASES)
-        self.store.put(ns, run.thread_id, lease, index=False, ttl=RECORD_TTL_MIN)
+        lease = {
+            "run_id": run.run_id,
+            "thread_id": run.thread_id,
+            "expires_at": time.time() + LEASE_S,
+            "held_since": held_since,
+        }
+        self.store.put(
+            lease_namespace(run.user_id), _lease_key(run), lease, index=False, ttl=RECORD_TTL_MIN
+        )
+
+    def _others(self, run: Run) -> list[dict[str, Any]]:
+        """The live claims on the run's thread other than its own."""
+        assert self.store is not None
+        found = self.store.search(
+            lease_namespace(run.user_id), filter={"thread_id": run.thread_id}, limit=100
+        )
+        return [i.value for i in found if i.value.get("run_id") != run.run_id and _live(i.value)]
+
+    def _drop_claim(self, run: Run) -> None:
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.delete(lease_namespace(run.user_id), _lease_key(run))
 
     def _try_lease(self, run: Run) -> bool:
-        """Take the thread's lease unless a live run of another holds it (see the class)."""
+        """Take the thread's lease: write this run's own claim, then read every claim on the
+        thread and back off if another is live, or if a forget-me or delete blocks it.
+
+        Claims never overwrite each other and each taker writes before it reads, so of two
+        racing the later reader sees the earlier one's claim, however long either was
+        delayed: never two holders (both may back off; ``enqueue`` retries)."""
         assert self.store is not None
-        ns = (*runs_namespace(run.user_id), LEASES)
-        held = self.store.get(ns, run.thread_id)
-        if held is not None and _live(held.value) and held.value.get("run_id") != run.run_id:
+        self._write_lease(run, None)
+        if self._others(run) or self._blocked_in_store(run.user_id, run.thread_id):
+            self._drop_claim(run)
             return False
-        self._write_lease(run)
-        time.sleep(LEASE_SETTLE_S)
-        held = self.store.get(ns, run.thread_id)
-        won = held is not None and held.value.get("run_id") == run.run_id
-        if won:
-            with self._lock:
-                self._leased[run.run_id] = run
-        return won
+        with self._lock:
+            self._leased[run.run_id] = run
+        with contextlib.suppress(Exception):  # the claim above already holds it
+            self._write_lease(run, time.time())
+        return True
 
     def _lease(self, run: Run) -> bool:
         """Wait for the thread's lease (``enqueue`` across processes); False if stopped."""
         while not self._try_lease(run):
-            if run.stop.wait(LEASE_POLL_S) or self._stopping.is_set():
+            # jittered: two takers that backed off together do not retry in step
+            if run.stop.wait(LEASE_POLL_S * random.uniform(0.5, 1.5)) or self._stopping.is_set():
                 return False
         return True
 
@@ -545,13 +603,32 @@ class RunManager:
             held = run.run_id in self._leased
         if not held or self.store is None:
             return
-        ns = (*runs_namespace(run.user_id), LEASES)
-        with contextlib.suppress(Exception):
-            item = self.store.get(ns, run.thread_id)
-            if item is not None and item.value.get("run_id") == run.run_id:
-                self.store.delete(ns, run.thread_id)
+        self._drop_claim(run)
         with self._lock:  # only now: until the lease is gone it is this process's
             self._leased.pop(run.run_id, None)
+
+    def _refresh_lease(self, run: Run) -> bool:
+        """Extend the run's lease if it still holds it; False (and the run stopped) once
+        it lapsed (this process stalled past :data:`LEASE_S`) or a run that took the
+        thread after it holds it now: never two holders writing one thread."""
+        assert self.store is not None
+        mine = self.store.get(lease_namespace(run.user_id), _lease_key(run))
+        since = None if mine is None else mine.value.get("held_since")
+        lost = mine is None or not _live(mine.value, LEASE_MARGIN_S)
+        if not lost:
+            self._write_lease(run, since)
+            lost = any(
+                isinstance(o.get("held_since"), (int, float))
+                and (not isinstance(since, (int, float)) or o["held_since"] > since)
+                for o in self._others(run)
+            )
+        if lost:
+            log.warning("Run %s lost its thread lease; stopping it.", run.run_id)
+            run.stop.set()
+            self._drop_claim(run)
+            with self._lock:
+                self._leased.pop(run.run_id, None)
+        return not lost
 
     def _refresh_leases(self) -> None:
         """Refresh the thread leases and the unfinished run records' leases (so other
@@ -563,7 +640,7 @@ class RunManager:
                 self._trim()
             for run in leased:
                 try:
-                    self._write_lease(run)
+                    self._refresh_lease(run)
                 except Exception as exc:  # retried next round; the lease outlives one miss
                     log.warning("Could not refresh a run lease: %s", type(exc).__name__)
             for run in unfinished:
@@ -601,13 +678,23 @@ class RunManager:
 
     @contextlib.contextmanager
     def blocking(self, user_id: str, thread_id: str | None = None) -> Iterator[None]:
-        """While inside, no run of the user's starts (on ``thread_id``, or on any thread)."""
+        """While inside, no run of the user's starts (on ``thread_id``, or on any thread)
+        in this process, nor in any other (a record in the store, checked by ``start`` and
+        by the lease take; it lapses after :data:`BLOCK_S` if this process dies)."""
         key = (user_id, thread_id)
         with self._lock:
             self._blocked[key] = self._blocked.get(key, 0) + 1
+        block_key = str(uuid.uuid4())
         try:
+            if self.store is not None:
+                block = {"thread_id": thread_id or "", "expires_at": time.time() + BLOCK_S}
+                ns = blocks_namespace(user_id)
+                self.store.put(ns, block_key, block, index=False, ttl=BLOCK_S / 60)
             yield
         finally:
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.delete(blocks_namespace(user_id), block_key)
             with self._lock:
                 self._blocked[key] -= 1
                 if not self._blocked[key]:

@@ -44,7 +44,7 @@ from memshelf.service.auth import principal_scopes
 from memshelf.service.limits import BodyLimitMiddleware, RateLimiter, calls_model
 from memshelf.service.logs import RequestLogMiddleware, configure_logging
 from memshelf.service.metrics import ServiceMetrics
-from memshelf.service.routes import health, keys, memories, runs, threads
+from memshelf.service.routes import findings, health, keys, memories, runs, threads
 from memshelf.service.routes import store as store_routes
 from memshelf.service.state import ServiceState
 
@@ -205,7 +205,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimitMiddleware, limit=chosen.max_request_bytes)
     app.add_middleware(RequestLogMiddleware, observe=metrics.observe_request)
-    for module in (health, threads, runs, store_routes, memories, keys):
+    for module in (health, threads, runs, store_routes, memories, keys, findings):
         app.include_router(module.router)
     from memshelf.mcp.http import mount_mcp  # the MCP tools at /mcp, same keys
 
@@ -226,5 +226,11 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (``memshelf serve --workers N``): settings from the
-    environment, read in each worker process."""
-    return create_app()
+    environment, read in each worker process, whose stderr then holds JSON lines only
+    (set before the app is built: building it mounts the MCP server, whose SDK would
+    otherwise put a Rich handler on the root logger)."""
+    from memshelf.service.logs import configure_process_logging
+
+    settings = load_settings()
+    configure_process_logging(settings)
+    return create_app(settings)

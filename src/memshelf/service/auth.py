@@ -1,8 +1,9 @@
-"""Who is calling: an API key becomes a :class:`Principal` (user id + scopes).
+"""Who is calling: an API key becomes a :class:`Principal` (user id, scopes, teams).
 
-The user id comes from the key and from nowhere else — never from a path, body or
-query. ``Authorization: Bearer <token>`` and ``x-api-key: <token>`` (what
-``langgraph-sdk`` sends) are both accepted.
+The user id and the teams come from the key and from nowhere else — never from a path,
+body or query: a team named in a path is only looked up among the key's own teams.
+``Authorization: Bearer <token>`` and ``x-api-key: <token>`` (what ``langgraph-sdk``
+sends) are both accepted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from memshelf.errors import NotFoundError
 from memshelf.service.state import ServiceState
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `memshelf keys create`.")
@@ -32,6 +34,17 @@ class Principal:
     user_id: str
     key_id: str
     scopes: tuple[str, ...]
+    teams: tuple[str, ...] = ()
+
+    def member_of(self, team: str) -> str:
+        """``team`` if the key belongs to it; any other team (someone else's or none at
+        all) is not found, with the same answer either way."""
+        if team not in self.teams:
+            raise NotFoundError(
+                f"No team {team!r} for this key. Your key's teams are listed by GET /v1/me; "
+                "an admin adds one with `memshelf keys create --user <you> --team <team>`."
+            )
+        return team
 
 
 def service_state(request: Request) -> ServiceState:
@@ -69,7 +82,9 @@ def require(scope: str | None) -> Callable[..., Coroutine[Any, Any, Principal]]:
             raise HTTPException(401, "Invalid or revoked API key.", headers=UNAUTHORIZED)
         if scope is not None and scope not in key.scopes and "admin" not in key.scopes:
             raise HTTPException(403, f"This key lacks the {scope!r} scope.")
-        found = Principal(user_id=key.user_id, key_id=key.key_id, scopes=key.scopes)
+        found = Principal(
+            user_id=key.user_id, key_id=key.key_id, scopes=key.scopes, teams=key.teams
+        )
         request.state.principal = found
         limiter = getattr(request.app.state, "limiter", None)
         if limiter is not None:  # after auth: an unknown caller never spends a key's quota
@@ -95,4 +110,6 @@ AnyKey = Annotated[Principal, Depends(require(None))]
 Chat = Annotated[Principal, Depends(require("chat"))]
 MemoriesRead = Annotated[Principal, Depends(require("memories:read"))]
 MemoriesWrite = Annotated[Principal, Depends(require("memories:write"))]
+FindingsRead = Annotated[Principal, Depends(require("findings:read"))]
+FindingsWrite = Annotated[Principal, Depends(require("findings:write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

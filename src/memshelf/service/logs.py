@@ -40,7 +40,13 @@ log = logging.getLogger("memshelf.service.requests")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _KEY = re.compile(r"msk_[A-Za-z0-9_-]+")
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
-_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# LogRecord's own attributes, and uvicorn's ANSI-coloured copy of its message
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 # (method, route template, status, seconds) for each finished request
 RequestObserver = Callable[[str, str, int, float], None]
@@ -147,19 +153,48 @@ def configure_logging(settings: Settings) -> None:
     logger.addHandler(handler)
 
 
+class _NotOurs(logging.Filter):
+    """Lets through records of loggers outside ``memshelf`` (those have their own handler)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != LOGGER and not record.name.startswith(LOGGER + ".")
+
+
+def configure_process_logging(settings: Settings) -> None:
+    """For a process that is the service (``memshelf serve`` and each of its workers):
+    stderr holds JSON lines only. Every other library's records (uvicorn's start-up lines,
+    warnings) get the same JSON handler on the root logger, replacing any handler there;
+    a root handler also turns later ``logging.basicConfig`` calls into no-ops (the MCP SDK
+    makes one with a Rich handler, which printed every request a second time)."""
+    configure_logging(settings)
+    logging.getLogger("uvicorn").setLevel(settings.log_level)
+    root = logging.getLogger()
+    handler = _StderrHandler()
+    handler.addFilter(_NotOurs())
+    handler.setFormatter(JsonFormatter(secrets_of(settings)))
+    root.handlers = [handler]
+
+
 def user_hash(user_id: str) -> str:
     """How a user appears in logs: a short hash that groups one user's lines."""
     return redact(user_id)
 
 
-def route_of(scope: Scope) -> str:
-    """The path template of the route that served ``scope`` (never the raw path)."""
+def route_of(scope: Scope, outer_root_path: str = "") -> str:
+    """The path template of the route that served ``scope`` (never the raw path), with
+    the prefix of any mounted app it passed through (``/ui/forget-me``, not
+    ``/forget-me``): a mount adds its path to ``root_path``, beyond ``outer_root_path``
+    (the root path the request came in with)."""
     route = scope.get("route")
     if route is None:  # FastAPI records API routes only: find a plain one (/docs) again
         routes = getattr(scope.get("app"), "routes", ())
         route = next((r for r in routes if r.matches(scope)[0] != Match.NONE), None)
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    if not isinstance(path, str):
+        return UNMATCHED
+    root_path = str(scope.get("root_path", ""))
+    mounted = root_path[len(outer_root_path) :] if root_path.startswith(outer_root_path) else ""
+    return mounted + path if path.startswith("/") or not path else f"{mounted}/{path}"
 
 
 class RequestLogMiddleware:
@@ -176,6 +211,7 @@ class RequestLogMiddleware:
         offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         rid = offered if _VALID_ID.match(offered) else uuid.uuid4().hex
         token = request_id.set(rid)
+        outer_root_path = str(scope.get("root_path", ""))
         start = time.perf_counter()
         status, started = 500, False
 
@@ -203,7 +239,7 @@ class RequestLogMiddleware:
             await JSONResponse(body, 500, {REQUEST_ID_HEADER: rid})(scope, receive, send)
         finally:
             seconds = time.perf_counter() - start
-            method, route = str(scope.get("method", "")), route_of(scope)
+            method, route = str(scope.get("method", "")), route_of(scope, outer_root_path)
             principal = (scope.get("state") or {}).get("principal")
             log.info(
                 "request",

@@ -119,6 +119,7 @@ def open_store(
 
         password = settings.redis_password
         options.setdefault("prefix", settings.redis_prefix)
+        options.setdefault("socket_timeout", settings.redis_socket_timeout)
         options.setdefault("password", password.get_secret_value() if password else None)
         return RedisStore(str(url), index=index, ttl=ttl, **options)
     options.setdefault("ann", AnnConfig(min_rows=settings.ann_min_rows or None))

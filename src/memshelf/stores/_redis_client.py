@@ -17,6 +17,8 @@ from memshelf.errors import ConfigurationError, StoreUnavailableError
 if TYPE_CHECKING:
     import redis
 
+DEFAULT_SOCKET_TIMEOUT_S = 10.0
+
 
 def key_batches(client: redis.Redis, pattern: str, size: int = 1000) -> Iterator[list[bytes]]:
     """Keys matching ``pattern`` (SCAN, never KEYS), in lists of up to ``size``."""
@@ -47,8 +49,13 @@ def password_args(url: str, password: str | None) -> dict[str, str]:
     return {"password": password} if password and "@" not in netloc else {}
 
 
-def connect(url: str, password: str | None = None) -> redis.Redis:
-    """A client for ``redis://`` / ``rediss://`` URLs; ``password`` fills in a URL without one."""
+def connect(
+    url: str, password: str | None = None, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_S
+) -> redis.Redis:
+    """A client for ``redis://`` / ``rediss://`` URLs; ``password`` fills in a URL without one.
+
+    ``socket_timeout`` bounds every reply: a server that stops answering (a stalled
+    host, a dropped network) fails the call after the retries instead of hanging it."""
     try:
         import redis
     except ImportError as exc:
@@ -68,6 +75,13 @@ def connect(url: str, password: str | None = None) -> redis.Redis:
     kwargs["retry"] = Retry(ExponentialBackoff(cap=_RETRY_CAP_S, base=0.1), _RETRIES)
     kwargs["retry_on_error"] = [redis.ConnectionError, redis.TimeoutError]
     kwargs.setdefault("socket_connect_timeout", _CONNECT_TIMEOUT_S)
+    if not socket_timeout > 0:
+        raise ConfigurationError(
+            f"The Redis socket timeout must be a positive number of seconds, got "
+            f"{socket_timeout!r}; set MEMSHELF_REDIS_SOCKET_TIMEOUT (default 10)."
+        )
+    kwargs["socket_timeout"] = socket_timeout
+    kwargs["health_check_interval"] = _HEALTH_CHECK_S  # an idle connection is pinged first
     where = f"Redis at {redact(url)} (URL hash)"
     client = client_class().from_url(url, **kwargs)
     client.memshelf_where = where  # type: ignore[attr-defined]
@@ -99,6 +113,7 @@ def connect(url: str, password: str | None = None) -> redis.Redis:
 
 _RETRIES = 3
 _CONNECT_TIMEOUT_S = 5.0
+_HEALTH_CHECK_S = 30
 _CLIENT: type[redis.Redis] | None = None
 
 
@@ -116,8 +131,9 @@ def client_class() -> type[redis.Redis]:
 
     def lost(where: str, exc: Exception) -> RedisUnavailableError:
         return RedisUnavailableError(
-            f"Lost the connection to {where} ({type(exc).__name__}: {exc}) and it did not "
-            f"come back within {_RETRIES} retries. Check that the server is up (for a local "
+            f"Lost the connection to {where} ({type(exc).__name__}: {exc}), or it stopped "
+            f"answering (MEMSHELF_REDIS_SOCKET_TIMEOUT), and it did not come back within "
+            f"{_RETRIES} retries. Check that the server is up (for a local "
             "one: memshelf redis-server) and run the command again: writes that were "
             "acknowledged are kept (with AOF on), the interrupted one was not applied or is "
             "applied whole."

@@ -7,8 +7,8 @@ keeps its words rarest first while the items they are in add up to at most
 ``KEYWORD_BUDGET`` (its rarest word always, if that one is in at most
 ``KEYWORD_MAX_DOCS`` items), so the rows scored stay bounded whatever the words.
 
-How many items hold a word is read from the whole index (like FTS5's
-vocabulary) by one aggregation per word that stops counting past
+How many items hold a word is counted within the search's scope (its
+namespaces, as in the SQLite store) by one aggregation per word that stops counting past
 ``KEYWORD_MAX_DOCS``: ``LIMIT`` before ``GROUPBY`` ends the scan there, so a
 word in a million items costs no more than one in two thousand. All the words'
 counts travel in one pipelined round trip.
@@ -16,11 +16,11 @@ counts travel in one pipelined round trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from memshelf.stores import _query as q
-from memshelf.stores._sqlite_keyword import KEYWORD_BUDGET, KEYWORD_MAX_DOCS
+from memshelf.stores._sqlite_keyword import KEYWORD_MAX_DOCS, budget_terms
 
 if TYPE_CHECKING:
     import redis
@@ -33,12 +33,16 @@ def _word(term: str) -> str:
     return term.replace("_", "\\_")
 
 
-def term_counts(r: redis.Redis, index: str, terms: Sequence[str]) -> dict[str, int]:
-    """Items holding each term in the whole index, counted up to ``KEYWORD_MAX_DOCS + 1``."""
+def term_counts(
+    r: redis.Redis, index: str, terms: Sequence[str], scope: str = ""
+) -> dict[str, int]:
+    """Items holding each term among those ``scope`` selects (the search's own
+    namespaces, so another owner's items never turn a word off), counted up to
+    ``KEYWORD_MAX_DOCS + 1``."""
     pipe = r.pipeline(transaction=False)
     for term in terms:
         pipe.execute_command(
-            "FT.AGGREGATE", index, f"@text:({_word(term)})",
+            "FT.AGGREGATE", index, f"{scope} @text:({_word(term)})".strip(),
             "LIMIT", 0, KEYWORD_MAX_DOCS + 1,
             "GROUPBY", 0, "REDUCE", "COUNT", 0, "AS", "n", "DIALECT", 2,
         )  # type: ignore[no-untyped-call]  # fmt: skip
@@ -49,22 +53,6 @@ def _count(reply: dict[bytes, Any]) -> int:
     """The ``n`` of a one-group aggregation reply (RESP3, as ``connect`` asks); 0: no rows."""
     rows = reply.get(b"results") or []
     return int((rows[0].get(b"extra_attributes") or {}).get(b"n") or 0) if rows else 0
-
-
-def budget_terms(counts: Mapping[str, int]) -> list[str]:
-    """The words worth matching: rarest first while their items add up to the budget.
-
-    The same rule as ``_sqlite_keyword.select_terms``: a word in no item or in more
-    than ``KEYWORD_MAX_DOCS`` is dropped; the rarest one left is always kept."""
-    ranked = sorted((n, t) for t, n in counts.items() if 0 < n <= KEYWORD_MAX_DOCS)
-    chosen: list[str] = []
-    docs = 0
-    for count, term in ranked:
-        if chosen and docs + count > KEYWORD_BUDGET:
-            break
-        chosen.append(term)
-        docs += count
-    return chosen
 
 
 def keyword_hits(
@@ -79,7 +67,7 @@ def keyword_hits(
     terms = q.keyword_terms(query)
     if not terms:
         return {}
-    chosen = budget_terms(term_counts(r, index, terms))
+    chosen = budget_terms(term_counts(r, index, terms, scope))
     if not chosen:
         return {}
     words = "|".join(_word(t) for t in chosen)

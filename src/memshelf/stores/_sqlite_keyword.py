@@ -3,7 +3,8 @@
 Keyword rows are keyed by namespace number and item id (see
 ``_sqlite_schema.ITEM_BITS``), so a search in one namespace, or in a few, seeks
 to their rowid ranges; FTS5 scores only those rows and takes each word's rarity
-from the whole index, so scores from several ranges compare. A prefix over
+from the whole index, so scores from several ranges compare. Which words are
+searched at all (below) is decided by counts within the search's own scope. A prefix over
 many namespaces is scoped by its opaque tag token instead.
 
 What costs time is bm25 scoring every row that matches a word. So a query keeps
@@ -18,7 +19,7 @@ on LoCoMo's own small conversations evidence recall is unchanged
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from memshelf.stores import _query as q
 from memshelf.stores._sqlite_schema import ITEM_BITS, ITEM_MASK
@@ -36,18 +37,57 @@ KEYWORD_RANGES = 8
 _SELECT = "SELECT rowid, -bm25(items_fts, 1.0, 0.0) AS s FROM items_fts WHERE items_fts MATCH ?"
 
 
-def select_terms(conn: sqlite3.Connection, query: str) -> list[str]:
-    """The query's words worth matching: the rarest ones, within the budget above."""
+def select_terms(
+    conn: sqlite3.Connection,
+    query: str,
+    namespace_ids: Sequence[int] | None = None,
+    prefix: tuple[str, ...] = (),
+) -> list[str]:
+    """The query's words worth matching: the rarest ones, within the budget above.
+
+    A word's items are counted within the search's namespaces (``namespace_ids``, as
+    for ``keyword_hits``), so another owner's items never turn a word off here."""
     terms = q.keyword_terms(query)
     if not terms:
         return []
     marks = ",".join("?" * len(terms))
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.execute(
             f"SELECT term, doc FROM items_fts_terms WHERE term IN ({marks})", terms
         ).fetchall()
     )
-    ranked = sorted((counts[t], t) for t in terms if 0 < counts.get(t, 0) <= KEYWORD_MAX_DOCS)
+    if namespace_ids is not None:  # a word in no item anywhere is in none of these
+        counts = {t: _scoped_count(conn, t, namespace_ids, prefix) for t in terms if counts.get(t)}
+    return budget_terms(counts)
+
+
+def _scoped_count(
+    conn: sqlite3.Connection, term: str, namespace_ids: Sequence[int], prefix: tuple[str, ...]
+) -> int:
+    """Items under the namespaces holding ``term``, counted up to ``KEYWORD_MAX_DOCS + 1``
+    (past that the word is dropped anyway, so a common word costs no more)."""
+    cap = KEYWORD_MAX_DOCS + 1
+    text = f'text : "{term}"'
+    count = "SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH ?"
+    if len(namespace_ids) > KEYWORD_RANGES:
+        match = f'tags : "{q.prefix_tag(prefix)}" AND {text}'
+        return int(conn.execute(count + " LIMIT ?)", (match, cap)).fetchone()[0])
+    found = 0
+    for ns_id in namespace_ids:
+        low = ns_id << ITEM_BITS
+        found += conn.execute(
+            count + " AND rowid BETWEEN ? AND ? LIMIT ?)", (text, low, low | ITEM_MASK, cap - found)
+        ).fetchone()[0]
+        if found >= cap:
+            break
+    return found
+
+
+def budget_terms(counts: Mapping[str, int]) -> list[str]:
+    """The words worth matching, given how many items hold each: rarest first while
+    their items add up to the budget. A word in no item or in more than
+    ``KEYWORD_MAX_DOCS`` is dropped; the rarest one left is always kept."""
+    ranked = sorted((n, t) for t, n in counts.items() if 0 < n <= KEYWORD_MAX_DOCS)
     chosen: list[str] = []
     docs = 0
     for count, term in ranked:
@@ -70,7 +110,7 @@ def keyword_hits(
     whole store, when ``prefix`` is empty)."""
     if namespace_ids is not None and not namespace_ids:
         return {}
-    terms = select_terms(conn, query)
+    terms = select_terms(conn, query, namespace_ids, prefix)
     if not terms:
         return {}
     text = "text : (" + " OR ".join(f'"{t}"' for t in terms) + ")"

@@ -189,7 +189,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         )
     if version == 0:
         refuse_foreign(conn, path)
-    if path != ":memory:" and not os.access(path, os.W_OK):
+    if path not in (":memory:", "") and not os.access(path, os.W_OK):  # "": a temp file
         # SQLite would open it read-only and fail at the first write (reads refresh TTLs).
         raise StoreFileError(path, explain(path, PermissionError(errno.EACCES, "read-only")))
     for step in range(version + 1, SCHEMA_VERSION + 1):

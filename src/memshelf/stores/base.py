@@ -12,6 +12,7 @@ and ``close``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import math
@@ -44,7 +45,13 @@ from langgraph.store.base import (
 )
 
 from memshelf.embeddings import fingerprint as embedder_fingerprint
-from memshelf.errors import InvalidInputError, MemshelfError, StoreError, ValueTooLargeError
+from memshelf.errors import (
+    EmbeddingError,
+    InvalidInputError,
+    MemshelfError,
+    StoreError,
+    ValueTooLargeError,
+)
 from memshelf.namespaces import validate_namespace
 from memshelf.stores import _query as q
 from memshelf.stores.vectors import as_unit_matrix
@@ -191,6 +198,11 @@ class QueryVectors(dict[str, np.ndarray]):
         self.wait()
         return super().get(text, default)
 
+    @property
+    def ready(self) -> bool:
+        """Whether ``get`` would return without waiting for the embedder."""
+        return self._pending is None or self._pending.done()
+
     def wait(self) -> None:
         """Block until every vector is here; raises the embedder's error, if it failed."""
         if self._pending is not None:
@@ -202,7 +214,26 @@ class QueryVectors(dict[str, np.ndarray]):
 def _query_pool(pid: int) -> ThreadPoolExecutor:
     """Threads that embed read batches' queries; one pool per process (a forked child
     must not wait on its parent's threads)."""
-    return ThreadPoolExecutor(thread_name_prefix=f"memshelf-query-{pid}")
+    # Threads start on demand; a small cap would queue searches behind other users'
+    # embeddings (the embedder, not this pool, decides how many run at once).
+    return ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"memshelf-query-{pid}")
+
+
+@contextlib.contextmanager
+def embedder_errors(embeddings: Embeddings) -> Iterator[None]:
+    """Report an embedder's failure (a network error is an OSError) as an EmbeddingError
+    naming the embedder, never as the store file's or Redis's error."""
+    try:
+        yield
+    except MemshelfError:
+        raise
+    except Exception as exc:
+        raise EmbeddingError(
+            f"The embedder ({type(embeddings).__name__}) failed: {type(exc).__name__}: "
+            f"{str(exc).rstrip('.')}. "
+            "Check that it is reachable, or set MEMSHELF_EMBEDDINGS to another one "
+            "(the default is the local model). Nothing was written."
+        ) from exc
 
 
 def check_ttl(ttl: Any) -> None:
@@ -312,10 +343,14 @@ class MemshelfStore(BaseStore):
         plan = self._plan(ops)
         vectors = None
         if plan.texts and self.embeddings is not None:
-            vectors = as_unit_matrix(await self.embeddings.aembed_documents(plan.texts), self.dims)
+            with embedder_errors(self.embeddings):
+                documents = await self.embeddings.aembed_documents(plan.texts)
+            vectors = as_unit_matrix(documents, self.dims)
         queries, missing = self._cached_queries(plan.queries)
         if missing and self.embeddings is not None:
-            new = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in missing))
+            embeddings = self.embeddings
+            with embedder_errors(embeddings):
+                new = await asyncio.gather(*(embeddings.aembed_query(t) for t in missing))
             queries.update(self._remember_queries(missing, new))
         return await asyncio.to_thread(self._execute, ops, plan, vectors, queries)
 
@@ -394,15 +429,20 @@ class MemshelfStore(BaseStore):
     def _embed_texts(self, texts: list[str]) -> np.ndarray | None:
         if not texts or self.embeddings is None:
             return None
-        return as_unit_matrix(self.embeddings.embed_documents(texts), self.dims)
+        with embedder_errors(self.embeddings):
+            documents = self.embeddings.embed_documents(texts)
+        return as_unit_matrix(documents, self.dims)
 
     def _embed_all(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Unit vectors for ``texts`` in batches (for re-embedding a whole store)."""
         assert self.embeddings is not None
-        parts = [
-            as_unit_matrix(self.embeddings.embed_documents(texts[i : i + batch_size]), self.dims)
-            for i in range(0, len(texts), batch_size)
-        ]
+        with embedder_errors(self.embeddings):
+            parts = [
+                as_unit_matrix(
+                    self.embeddings.embed_documents(texts[i : i + batch_size]), self.dims
+                )
+                for i in range(0, len(texts), batch_size)
+            ]
         return np.concatenate(parts) if parts else np.zeros((0, self.dims), np.float32)
 
     def _cached_queries(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -436,7 +476,9 @@ class MemshelfStore(BaseStore):
             return QueryVectors(found)
 
         def embed() -> dict[str, np.ndarray]:
-            return self._remember_queries(missing, [embeddings.embed_query(t) for t in missing])
+            with embedder_errors(embeddings):
+                new = [embeddings.embed_query(t) for t in missing]
+            return self._remember_queries(missing, new)
 
         if plan.puts:
             return QueryVectors({**found, **embed()})

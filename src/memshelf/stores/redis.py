@@ -57,7 +57,13 @@ from memshelf.errors import (
     StoreError,
 )
 from memshelf.stores import _query as q
-from memshelf.stores._redis_client import connect, drop_prefix, key_batches, password_args
+from memshelf.stores._redis_client import (
+    DEFAULT_SOCKET_TIMEOUT_S,
+    connect,
+    drop_prefix,
+    key_batches,
+    password_args,
+)
 from memshelf.stores._redis_filter import filter_clause, value_tokens
 from memshelf.stores._redis_keyword import keyword_hits
 from memshelf.stores._redis_names import Registry
@@ -202,6 +208,7 @@ class RedisStore(MemshelfStore):
         password: str | None = None,
         vector_algorithm: str = "FLAT",
         client: redis.Redis | None = None,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_S,
     ) -> None:
         super().__init__(
             index=index,
@@ -225,7 +232,7 @@ class RedisStore(MemshelfStore):
         self._items_index = f"{prefix}:items"
         self._vectors_index = f"{prefix}:vectors"
         self._meta_key = f"{prefix}:meta"
-        self._r = client if client is not None else connect(url, password)
+        self._r = client if client is not None else connect(url, password, socket_timeout)
         self._names = Registry(self._r, prefix)
         log.info("memshelf Redis store at %s (URL hash), prefix %r", redact(url), prefix)
         self.setup(verify_embedder)

@@ -66,6 +66,7 @@ from memshelf.stores.base import (
     DEFAULT_MAX_VALUE_BYTES,
     MemshelfStore,
     Plan,
+    QueryVectors,
     best_first_chunks,
     make_item,
     scan_pages,
@@ -79,6 +80,10 @@ _SQL_CHUNK = 500
 CHANGES_KEPT = 20_000
 CHANGES_CATCH_UP = 2_000
 
+# How long a write waits for another process's write lock; a read's urgent TTL refresh
+# waits less, then is queued (the maintenance thread writes it within a second or two).
+_BUSY_MS = 10_000
+_READ_REFRESH_BUSY_MS = 200
 _ROW = "id, ns, key, value, created_at, updated_at"
 # A prefix holding more than 1/_BROAD of all items is scanned without the ns index.
 _BROAD = 5
@@ -163,7 +168,7 @@ class SqliteStore(MemshelfStore):
     # ----------------------------------------------------------------- lifecycle
     def _setup(self, verify_embedder: bool) -> None:
         conn = self._conn
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         if self.path != ":memory:":
             refuse_foreign(conn, self.path)  # before WAL, which would change the file
             conn.execute("PRAGMA journal_mode = WAL")
@@ -238,9 +243,26 @@ class SqliteStore(MemshelfStore):
                 else:
                     results.append(None)
             inline = self._schedule_refreshes(refresh, now) if refresh else set()
-            if plan.puts or inline:
+            if plan.puts:
                 self._write(plan, vectors, inline, now)
+            elif inline:
+                self._refresh_now(plan, inline, now)
             return results
+
+    def _refresh_now(self, plan: Plan, inline: set[int], now: float) -> None:
+        """Write a read's urgent refreshes; if another process holds the write lock, queue
+        them for the maintenance thread instead: the read has its answer, and must not
+        wait out (or fail on) someone else's long write."""
+        self._conn.execute(f"PRAGMA busy_timeout = {_READ_REFRESH_BUSY_MS}")
+        try:
+            self._write(plan, None, inline, now)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            self._ttl.requeue(dict.fromkeys(inline, now))
+            self._ttl.start(self)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
 
     def _sync_with_other_writers(self) -> None:
         """Bring cached vectors up to date when another connection has committed.
@@ -340,13 +362,29 @@ class SqliteStore(MemshelfStore):
         if self.keyword_weight > 0:
             ids = [ns_id for _, ns_id in held] if prefix else None
             keyword = keyword_hits(self._conn, op.query or "", ids, prefix)
-        query_vec = queries.get(op.query or "")  # may still be embedding: see QueryVectors
+        query_vec = self._await_vector(queries, op.query or "")
         if query_vec is None:
             yield from best_first_chunks(keyword, _SQL_CHUNK)
             return
         blocks = [self._block(ns) for ns, _ in held]
         want = max(2 * (op.offset + op.limit), 32)
         yield from rank_blocks(blocks, query_vec, keyword, self.keyword_weight, self.ann, want)
+
+    def _await_vector(self, queries: dict[str, np.ndarray], text: str) -> np.ndarray | None:
+        """The query's vector, which may still be embedding (see ``QueryVectors``).
+
+        Waiting for the embedder must not stall this store's other readers, so the
+        lock is let go meanwhile (a read is autocommit: nothing is half done), and
+        the dense phase then sees whatever was committed in between."""
+        if isinstance(queries, QueryVectors) and not queries.ready:
+            self._lock.release()  # held once, by _execute
+            try:
+                queries.wait()
+            finally:
+                self._lock.acquire()
+            self._check_open()
+            self._sync_with_other_writers()
+        return queries.get(text)
 
     def _search(
         self, op: SearchOp, queries: dict[str, np.ndarray], now: float, refresh: set[int]
@@ -386,7 +424,8 @@ class SqliteStore(MemshelfStore):
         held = _namespaces.held_under(self._conn, prefix) if prefix else None
         if held is not None and held[0] <= 1:
             where += " AND ns = ?"  # one namespace: its index yields recency order, no sort
-            args.append(q.encode_ns(prefix))
+            only = _namespaces.under(self._conn, prefix) if held[0] else []
+            args.append(only[0][0] if only else q.encode_ns(prefix))  # it may lie below
         elif held is not None:
             exact, low, high = q.ns_range(prefix)
             # A prefix holding a large share of all items reads faster by one pass over

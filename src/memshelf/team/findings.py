@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ from memshelf.errors import InvalidInputError, NotFoundError
 from memshelf.memory.guard import MAX_FACT_CHARS
 from memshelf.memory.shelf import all_items
 from memshelf.memory.types import now_iso
-from memshelf.namespaces import team_namespace
+from memshelf.namespaces import TEAM, team_namespace
 
 Status = Literal["proposed", "verified", "rejected", "superseded"]
 PROPOSED: Status = "proposed"
@@ -267,3 +267,52 @@ def forget_finding(store: BaseStore, team_id: str, key: str) -> None:
     store.delete(findings_namespace(team_id), key)
     for event in all_items(store, team_history_namespace(team_id), {"finding_id": key}):
         store.delete(team_history_namespace(team_id), event.key)
+
+
+FORGOTTEN_USER = "forgotten-user"  # what a forgotten user's ids become in team records
+_SURFACES = ("mcp", "api", "ui")  # actors are stamped "<surface>:<user or key id>"
+
+
+def _anonymised(value: Any, user_id: str, actors: frozenset[str]) -> Any:
+    """``value`` with the user's ids replaced: a cause naming them loses its thread
+    too; an ``author`` or ``by`` naming them (or one of their keys) becomes anonymous."""
+    if isinstance(value, list):
+        return [_anonymised(v, user_id, actors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    theirs = value.get("user_id") == user_id
+    out: dict[str, Any] = {}
+    for name, inner in value.items():
+        if name == "user_id" and theirs:
+            out[name] = FORGOTTEN_USER
+        elif name == "thread_id" and theirs:
+            out[name] = None
+        elif name in ("author", "by") and inner in actors:
+            out[name] = FORGOTTEN_USER
+        else:
+            out[name] = _anonymised(inner, user_id, actors)
+    return out
+
+
+def anonymise_contributor(store: BaseStore, user_id: str, *, key_ids: Iterable[str] = ()) -> int:
+    """Replace ``user_id`` (and the actor names of their ``key_ids``) in every team's
+    findings and history, keeping the findings themselves (they belong to the team);
+    returns how many records changed. Forgetting a user calls it. Reads every team
+    record once: forgetting a user is rare, and a missed copy would be a leak."""
+    actors = frozenset(
+        {user_id, *(f"{s}:{user_id}" for s in _SURFACES), *(f"api:{k}" for k in key_ids)}
+    )
+    changed = 0
+    for namespace in store.list_namespaces(prefix=(TEAM,), limit=10**9):
+        if len(namespace) != 3 or namespace[2] not in ("findings", "history"):
+            continue
+        for item in all_items(store, namespace):
+            scrubbed = _anonymised(item.value, user_id, actors)
+            if scrubbed == item.value:
+                continue
+            if namespace[2] == "findings":
+                store.put(namespace, item.key, scrubbed, ttl=_ttl(DEFAULT_TTL_DAYS, store))
+            else:
+                store.put(namespace, item.key, scrubbed, index=False, ttl=None)
+            changed += 1
+    return changed

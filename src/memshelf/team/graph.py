@@ -21,6 +21,7 @@ from langgraph.store.base import BaseStore
 from memshelf.agent.graph import close_checkpointer, default_checkpointer
 from memshelf.agent.nodes import check_message
 from memshelf.config import Settings
+from memshelf.namespaces import encode_label
 from memshelf.team.nodes import Limits, TeamNodes
 from memshelf.team.sources import Sources
 from memshelf.team.state import TeamState
@@ -106,8 +107,10 @@ class TeamResult:
 
 
 def team_thread(team_id: str, thread_id: str) -> str:
-    """The thread a team run lives in: kept apart from the user's own agent threads."""
-    return f"team:{team_id}:{thread_id}"
+    """The thread a team run lives in: kept apart from the user's own agent threads.
+    The team id is encoded (``:`` becomes ``%3A``) so team ``a:b`` + thread ``c`` and
+    team ``a`` + thread ``b:c`` are two threads, not one."""
+    return f"team:{encode_label(team_id, what='team id')}:{thread_id}"
 
 
 def run_team(

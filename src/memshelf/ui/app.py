@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memshelf.errors import InvalidInputError, MemshelfError, NamespaceError, NotFoundError
-from memshelf.ui import forget, login, memories, threads
+from memshelf.ui import findings, forget, login, memories, threads
 from memshelf.ui.render import HERE, render
 from memshelf.ui.session import LoginRequired, Refused, Viewer, base_path
 
@@ -51,6 +51,7 @@ async def _refused(request: Request, exc: Exception) -> Response:
         status_code=403,
         title="Not allowed",
         message=exc.reason,
+        missing_scope=exc.scope,
     )
 
 
@@ -110,7 +111,7 @@ def create_ui(parent: FastAPI) -> FastAPI:
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     ui.state.parent = parent
     ui.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login, memories, forget, threads):
+    for module in (login, memories, forget, threads, findings):
         ui.include_router(module.router)
     ui.add_exception_handler(LoginRequired, _login_required)
     ui.add_exception_handler(Refused, _refused)

@@ -11,7 +11,7 @@ from memshelf.ops import memories as ops
 from memshelf.ops.forget import forget_everything
 from memshelf.service import _runs
 from memshelf.ui.render import render
-from memshelf.ui.session import Posted, Refused, Session, needs, services
+from memshelf.ui.session import Posted, Session, needs, services
 
 router = APIRouter()
 
@@ -76,8 +76,18 @@ def forget_me(
     """Delete every memory, history event and thread of the user, after they typed the
     confirmation word. Their runs stop first, as for the API's ``/v1/me/forget``."""
     needs(viewer, "memories:write")
-    if confirm.strip() != CONFIRM_WORD:
-        raise Refused(f"Type {CONFIRM_WORD} in the box to confirm; nothing was deleted.")
+    if confirm.strip() != CONFIRM_WORD:  # the form again, saying what to type
+        return render(
+            request,
+            "forget.html",
+            viewer,
+            status_code=422,
+            query="",
+            preview=None,
+            confirm_word=CONFIRM_WORD,
+            confirm_error=f"Type {CONFIRM_WORD} in capitals to confirm (you typed "
+            f"{confirm.strip()[:20]!r}); nothing was deleted.",
+        )
     state = services(request)
     runs = _runs.run_manager(state)
     with runs.blocking(viewer.user_id):
@@ -88,4 +98,6 @@ def forget_me(
         report = forget_everything(
             state.store, state.checkpointer, viewer.user_id, writer=memory_writer(state.graph)
         )
+        if runs.leased_elsewhere(viewer.user_id):  # blocked in the store: never, but
+            raise HTTPException(409, "A run started meanwhile; forget again to delete it.")
     return render(request, "forgotten.html", viewer, report=report)

@@ -12,11 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from memshelf.ui.render import render
 from memshelf.ui.session import (
     LOGIN_COOKIE,
+    SESSION_COOKIE,
     Posted,
     Refused,
     base_path,
+    close_session,
     end_session,
     login_token,
+    open_session,
     services,
     start_session,
 )
@@ -65,14 +68,17 @@ async def login(
             "Create one with `memshelf keys create --user <you>`.",
             status_code=401,
         )
+    session_id = await run_in_threadpool(open_session, services(request), key)
     response = RedirectResponse(f"{base_path(request)}/memories", status_code=303)
-    start_session(response, request, token)
+    start_session(response, request, session_id)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, viewer: Posted) -> Response:
-    """End the session (the key itself stays valid; revoke it with `memshelf keys revoke`)."""
+    """End the session on the server and in the browser (the key itself stays valid;
+    revoke it with `memshelf keys revoke`)."""
+    close_session(services(request), request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse(f"{base_path(request)}/login", status_code=303)
     end_session(response, request)
     return response

@@ -16,12 +16,16 @@ from memshelf.errors import InvalidInputError, NotFoundError
 from memshelf.memory.types import KINDS
 from memshelf.ops import memories as ops
 from memshelf.ui.render import render, segment
-from memshelf.ui.session import Posted, Session, base_path, needs, services
+from memshelf.ui.session import Posted, Session, Viewer, base_path, needs, services
 
 router = APIRouter()
 
 PAGE_SIZE = 50
 SEARCH_K = 20
+# Hybrid scores below this are noise, not matches: with the bundled all-MiniLM-L6-v2,
+# unrelated memories scored up to 0.18 and related ones 0.25 or more (see
+# benchmarks/ui_search_floor.py). The API and MCP search still return all k.
+SEARCH_MIN_SCORE = 0.2
 # "expired": the fact's own validity window has ended (``valid_to`` in the past).
 STATUS_CHOICES = ("current", "superseded", "expired", "all")
 NOTICES = {
@@ -71,13 +75,23 @@ def _listing(request: Request, user_id: str, f: Filters) -> dict[str, Any]:
     store = services(request).store
     kind = f.kind or None
     if f.q:
-        found = ops.search_memories(store, user_id, f.q, k=SEARCH_K)
+        found = [
+            r
+            for r in ops.search_memories(store, user_id, f.q, k=SEARCH_K)
+            if kind is None or r.kind == kind
+        ]
         rows = [
             {"key": r.key, "text": r.text, "kind": r.kind, "status": "active", "score": r.score}
             for r in found
-            if kind is None or r.kind == kind
+            if r.score is None or r.score >= SEARCH_MIN_SCORE
         ]
-        return {"rows": rows, "total": len(rows), "searched": True, "next_offset": None}
+        return {
+            "rows": rows,
+            "total": len(rows),
+            "searched": True,
+            "hidden": len(found) - len(rows),
+            "next_offset": None,
+        }
     if f.status not in STATUS_CHOICES:
         raise InvalidInputError(f"Unknown status {f.status!r}; use one of {STATUS_CHOICES}.")
     created_after = _midnight(_day(f.created_from, "'Created from'"))
@@ -118,7 +132,10 @@ def memories_page(
     offset: int = 0,
     notice: str = "",
 ) -> Response:
-    """The user's memories: search by meaning, or browse by kind, status and date."""
+    """The user's memories: search by meaning, or browse by kind, status and date. A key
+    that may only chat (the login lands here) is sent on to its threads."""
+    if not viewer.can("memories:read") and viewer.can("chat"):
+        return RedirectResponse(f"{base_path(request)}/threads", status_code=303)
     needs(viewer, "memories:read")
     filters = Filters(q.strip()[:4000], kind, status, created_from, created_to, max(offset, 0))
     error: str | None = None
@@ -152,27 +169,69 @@ def _versions(events: list[dict[str, Any]]) -> list[int]:
     return sorted(found)
 
 
-@router.get("/memories/{key}")
-def memory_page(request: Request, viewer: Session, key: str, notice: str = "") -> Response:
-    """One memory: its text, provenance and history, with edit, restore and forget."""
-    needs(viewer, "memories:read")
+def _origin(events: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
+    """Where the memory first came from: the first version's provenance (an edit or a
+    restore replaces the current one with the hand that made it), else the first event's
+    actor, else the current provenance (a memory with no history)."""
+    if not events:
+        return current
+    first = events[0]
+    after = first.get("after")
+    kept = after.get("provenance") if isinstance(after, dict) else None
+    if isinstance(kept, dict):
+        return kept
+    return {
+        "source": first.get("actor"),
+        "thread_id": first.get("thread_id"),
+        "message_id": first.get("message_id"),
+        "at": first.get("at"),
+        "model": first.get("model"),
+    }
+
+
+def _last_change(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest change after the first version (None if it was never changed)."""
+    if len(events) < 2:
+        return None
+    last = events[-1]
+    return {"op": last.get("op"), "by": last.get("actor") or "unknown", "at": last.get("at")}
+
+
+def _memory(request: Request, viewer: Viewer, key: str) -> tuple[dict[str, Any], list[Any]]:
     store = services(request).store
     memory = ops.describe(ops.get_memory(store, viewer.user_id, key))
     try:
         events = ops.memory_history(store, viewer.user_id, key)
     except NotFoundError:  # a memory put straight into the store has no history yet
         events = []
+    return memory, events
+
+
+@router.get("/memories/{key}")
+def memory_page(request: Request, viewer: Session, key: str, notice: str = "") -> Response:
+    """One memory: its text, provenance and history, with edit, restore and forget."""
+    needs(viewer, "memories:read")
+    memory, events = _memory(request, viewer, key)
     provenance = memory["value"].get("provenance")
     return render(
         request,
         "memory.html",
         viewer,
         m=memory,
-        provenance=provenance if isinstance(provenance, dict) else {},
+        provenance=_origin(events, provenance if isinstance(provenance, dict) else {}),
+        last_change=_last_change(events),
         events=events,
         versions=[v for v in _versions(events) if v != memory["version"]],
         notice=NOTICES.get(notice),
     )
+
+
+@router.get("/memories/{key}/forget")
+def confirm_forget_one(request: Request, viewer: Session, key: str) -> Response:
+    """Ask before forgetting one memory: the delete cannot be undone."""
+    needs(viewer, "memories:write")
+    memory, events = _memory(request, viewer, key)
+    return render(request, "memory_forget.html", viewer, m=memory, events=len(events))
 
 
 def _back_to(request: Request, key: str, notice: str) -> Response:

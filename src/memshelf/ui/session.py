@@ -1,13 +1,14 @@
-"""Who is looking: the inspector's login cookie, the per-session CSRF token, and scopes.
+"""Who is looking: the inspector's server-side session, the per-session CSRF token, and scopes.
 
-The session cookie holds ``<nonce>.<api key>``: HttpOnly (page scripts cannot read it),
-SameSite=Strict (other sites' forms and links do not carry it), Secure over https, and
-scoped to ``/ui``. Keeping the key itself there, rather than a session id, keeps the
-inspector stateless: it works unchanged with ``memshelf serve --workers N`` and across
-restarts, and every request verifies the key against the same :class:`KeyRing` the API
-uses, so a revoked key logs its sessions out on their next click. The key never appears
-in a page, a URL or a log; the nonce, new at every login, makes each session's CSRF
-token (an HMAC keyed by the key) different from the last one.
+The session cookie holds only a random session id (``secrets.token_urlsafe(32)``):
+HttpOnly (page scripts cannot read it), SameSite=Strict (other sites' forms and links do
+not carry it), Secure over https, and scoped to ``/ui``. The session itself is a record in
+the store under ``("ui-sessions",)`` (a namespace no user route reaches), keyed by the
+SHA-256 of the id, holding the key id, the user and the expiry: the API key is never in
+the cookie, a guessed or forged id finds nothing, the expiry is enforced by the server,
+and logging out deletes the record. Being in the store, sessions work unchanged with
+``memshelf serve --workers N``. Every request re-reads the key from the same
+:class:`KeyRing` the API uses, so a revoked key ends its sessions on their next click.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Header, Request, Response
 
+from memshelf.ops.forget import UI_SESSIONS
+from memshelf.ops.keys import ApiKey
 from memshelf.service.auth import Principal
 from memshelf.service.state import ServiceState
 
@@ -28,6 +32,8 @@ LOGIN_COOKIE = "memshelf_ui_login"  # the login form's CSRF token, before any se
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_MAX_AGE_S = 8 * 3600
+SESSIONS_NAMESPACE = UI_SESSIONS  # forgetting a user deletes their sessions too
+MAX_SESSION_ID_CHARS = 100
 
 
 class LoginRequired(Exception):
@@ -36,11 +42,12 @@ class LoginRequired(Exception):
 
 class Refused(Exception):
     """A request the session may not make: a missing or wrong CSRF token, or a scope
-    its key lacks (answered 403 with ``reason``)."""
+    its key lacks (answered 403 with ``reason``; ``scope`` names it, for the page's hint)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, scope: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.scope = scope
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Viewer:
     user_id: str
     scopes: tuple[str, ...]
     csrf: str
+    teams: tuple[str, ...] = ()  # the key's teams: the only findings the inspector shows
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -61,18 +69,62 @@ def services(request: Request) -> ServiceState:
     return state
 
 
-def csrf_for(token: str, nonce: str) -> str:
-    """The session's CSRF token: unforgeable without the key, new with each login."""
-    message = f"memshelf-ui-csrf:{nonce}".encode()
-    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+def csrf_for(session_id: str) -> str:
+    """The session's CSRF token: unforgeable without the session id, new with each login."""
+    return hmac.new(session_id.encode(), b"memshelf-ui-csrf", hashlib.sha256).hexdigest()
 
 
-def start_session(response: Response, request: Request, token: str) -> None:
-    """Log in: set the session cookie for a key that was just verified."""
-    nonce = secrets.token_hex(16)
+def _record_key(session_id: str) -> str:
+    """Where a session is kept: a hash, so reading the store reveals no usable cookie."""
+    return hashlib.sha256(f"memshelf-ui-session:{session_id}".encode()).hexdigest()
+
+
+def open_session(state: ServiceState, key: ApiKey, *, now: float | None = None) -> str:
+    """Record a new session for a key that was just verified; returns its id (the
+    cookie's value). Sync: it writes the store, so async routes run it in a thread."""
+    session_id = secrets.token_urlsafe(32)
+    started = now if now is not None else time.time()
+    record = {
+        "key_id": key.key_id,
+        "user_id": key.user_id,
+        "created_at": started,
+        "expires_at": started + SESSION_MAX_AGE_S,
+    }
+    ttl = SESSION_MAX_AGE_S / 60 if state.store.supports_ttl else None  # the store sweeps it
+    state.store.put(SESSIONS_NAMESPACE, _record_key(session_id), record, index=False, ttl=ttl)
+    return session_id
+
+
+def close_session(state: ServiceState, session_id: str) -> None:
+    """Delete a session's record: its cookie logs nobody in from now on."""
+    if session_id and len(session_id) <= MAX_SESSION_ID_CHARS:
+        state.store.delete(SESSIONS_NAMESPACE, _record_key(session_id))
+
+
+def session_key(state: ServiceState, session_id: str, *, now: float | None = None) -> ApiKey | None:
+    """The active key behind a session id, or None (unknown, expired, or its key revoked)."""
+    if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
+        return None
+    item = state.store.get(SESSIONS_NAMESPACE, _record_key(session_id), refresh_ttl=False)
+    if item is None:
+        return None
+    expires_at = item.value.get("expires_at")
+    if not isinstance(expires_at, int | float) or expires_at <= (
+        time.time() if now is None else now
+    ):
+        close_session(state, session_id)
+        return None
+    key = state.keys.active(str(item.value.get("key_id", "")))
+    if key is None or key.user_id != item.value.get("user_id"):
+        return None
+    return key
+
+
+def start_session(response: Response, request: Request, session_id: str) -> None:
+    """Log in: set the cookie naming a session :func:`open_session` just recorded."""
     response.set_cookie(
         SESSION_COOKIE,
-        f"{nonce}.{token}",
+        session_id,
         max_age=SESSION_MAX_AGE_S,
         path=base_path(request) or "/",
         httponly=True,
@@ -83,6 +135,7 @@ def start_session(response: Response, request: Request, token: str) -> None:
 
 
 def end_session(response: Response, request: Request) -> None:
+    """Log out in the browser (the route deletes the record with :func:`close_session`)."""
     response.delete_cookie(
         SESSION_COOKIE,
         path=base_path(request) or "/",
@@ -115,16 +168,17 @@ def base_path(request: Request) -> str:
 def current_viewer(request: Request) -> Viewer:
     """The session's viewer; :class:`LoginRequired` without a valid one. A sync
     dependency: FastAPI runs it in a worker thread, since verifying reads the store."""
-    raw = request.cookies.get(SESSION_COOKIE, "")
-    nonce, _, token = raw.partition(".")
-    if not nonce or not token:
-        raise LoginRequired
-    key = services(request).keys.verify(token)
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    key = session_key(services(request), session_id)
     if key is None:
         raise LoginRequired
     # the service's request log names the (hashed) user, as for an API call
-    request.state.principal = Principal(user_id=key.user_id, key_id=key.key_id, scopes=key.scopes)
-    viewer = Viewer(user_id=key.user_id, scopes=key.scopes, csrf=csrf_for(token, nonce))
+    request.state.principal = Principal(
+        user_id=key.user_id, key_id=key.key_id, scopes=key.scopes, teams=key.teams
+    )
+    viewer = Viewer(
+        user_id=key.user_id, scopes=key.scopes, csrf=csrf_for(session_id), teams=key.teams
+    )
     request.state.viewer = viewer  # error pages keep the navigation of a logged-in viewer
     return viewer
 
@@ -155,7 +209,7 @@ def posted(
 def needs(viewer: Viewer, scope: str) -> None:
     """Refuse a page or action the session's key has no scope for."""
     if not viewer.can(scope):
-        raise Refused(f"Your API key lacks the {scope!r} scope this needs.")
+        raise Refused(f"Your API key lacks the {scope!r} scope this needs.", scope)
 
 
 Posted = Annotated[Viewer, Depends(posted)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -16,8 +17,13 @@ router = APIRouter(prefix="/v1", tags=["keys"])
 
 class KeyCreate(BaseModel):
     user_id: str = Field(min_length=1, max_length=256, description="The user the key acts for.")
-    scopes: list[str] = Field(
-        default=list(DEFAULT_SCOPES), description=f"Any of {', '.join(SCOPES)}."
+    scopes: list[str] | None = Field(
+        default=None,
+        description=f"Any of {', '.join(SCOPES)}; default {', '.join(DEFAULT_SCOPES)} "
+        "(plus findings:read and findings:write for a key with teams).",
+    )
+    teams: list[str] = Field(
+        default=[], max_length=50, description="The teams whose findings the key reaches."
     )
     name: str = Field(default="", max_length=200)
 
@@ -26,6 +32,7 @@ class KeyOut(BaseModel):
     key_id: str
     user_id: str
     scopes: list[str]
+    teams: list[str] = []
     name: str
     created_at: str
     revoked_at: str | None = None
@@ -39,18 +46,29 @@ class Me(BaseModel):
     user_id: str
     key_id: str
     scopes: list[str]
+    teams: list[str] = []
 
 
 @router.get("/me", response_model=Me)
 async def whoami(principal: AnyKey) -> dict[str, Any]:
-    """The user and scopes of the key making the request."""
-    return {"user_id": principal.user_id, "key_id": principal.key_id, "scopes": principal.scopes}
+    """The user, scopes and teams of the key making the request."""
+    return {
+        "user_id": principal.user_id,
+        "key_id": principal.key_id,
+        "scopes": principal.scopes,
+        "teams": principal.teams,
+    }
 
 
 @router.post("/keys", response_model=KeyCreated, status_code=201)
 async def create_key(body: KeyCreate, services: Services, _: Admin) -> dict[str, Any]:
     """Create a key for a user (admin)."""
-    key, token = await run_in_threadpool(services.keys.create, body.user_id, body.scopes, body.name)
+    key, token = await run_in_threadpool(
+        partial(services.keys.create, teams=body.teams),
+        body.user_id,
+        body.scopes,
+        body.name,
+    )
     return {**key.public(), "token": token}
 
 

@@ -169,7 +169,10 @@ class ThreadOut(BaseModel):
 
 class Outcome(BaseModel):
     op: str = Field(description="ADD, UPDATE, SUPERSEDE or NOOP")
-    text: str
+    text: str = Field(
+        description="The memory's text now (empty once it is gone): a status keeps only "
+        "op and key, so a forgotten fact's words live nowhere but in what forget deletes."
+    )
     key: str | None
     target: str | None = None
 
@@ -322,6 +325,12 @@ def restore_memory(
     return ops.describe(item)
 
 
+_RAN_MEANWHILE = (
+    "A run of yours started while your data was being forgotten; "
+    "send the forget request again to delete what it wrote."
+)
+
+
 @router.post("/me/forget", response_model=ForgetMeReport)
 def forget_me(body: ForgetMe, services: Services, principal: MemoriesWrite) -> Any:
     """Delete everything about you: memories, history, threads (pending memories are
@@ -340,6 +349,8 @@ def forget_me(body: ForgetMe, services: Services, principal: MemoriesWrite) -> A
             principal.user_id,
             writer=memory_writer(services.graph),
         )
+        if runs.leased_elsewhere(principal.user_id):  # the block is in the store: never, but
+            raise HTTPException(409, _RAN_MEANWHILE)  # a run that lands after would keep data
     return {"memories_and_history": report.memories_and_history, "threads": report.threads}
 
 

@@ -229,7 +229,7 @@ async def _start(
     user = principal.user_id
     require_assistant(body.assistant_id)
     try:
-        runs.refuse_if_blocked(user, thread_id)
+        await run_in_threadpool(runs.refuse_if_blocked, user, thread_id)  # reads the store
     except ThreadBusyError as exc:
         raise HTTPException(409, str(exc)) from None
     messages = turn_messages(

@@ -240,6 +240,10 @@ async def delete(thread_id: str, principal: Chat, services: Services, runs: Runs
                 409, "A run is still in progress on this thread; cancel it and retry."
             )
         await run_in_threadpool(delete_thread, services.checkpointer, user, thread_id)
+        if await run_in_threadpool(runs.leased_elsewhere, user, thread_id):
+            raise HTTPException(  # blocked in the store: never, but it would revive the thread
+                409, "A run started on this thread while it was deleted; delete it again."
+            )
     return Response(status_code=204)
 
 
