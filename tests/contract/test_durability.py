@@ -14,6 +14,7 @@ from memshelf.embeddings import FakeEmbedder
 from memshelf.errors import (
     EmbedderMismatchError,
     EmbeddingDimensionError,
+    EmbeddingError,
     StoreError,
     ValueTooLargeError,
 )
@@ -136,7 +137,7 @@ def test_a_failing_embedder_writes_nothing(make_memshelf_store: StoreFactory) ->
         raise RuntimeError("provider down")
 
     store = make_memshelf_store(index={"embed": broken, "dims": 3})
-    with pytest.raises(RuntimeError, match="provider down"):
+    with pytest.raises(EmbeddingError, match="provider down"):
         store.put(("m",), "k", {"text": "hello"})
     assert store.stats()["items"] == 0  # type: ignore[attr-defined]
 

@@ -118,8 +118,8 @@ def test_model_runs_are_rate_limited_per_key(limited: Service) -> None:
         assert anon.post(f"/threads/{thread}/runs/wait", json=RUN).status_code == 401
 
 
-# The model-calling routes memshelf serves (LangGraph's runs, the team's ask and verify).
-# A new route that calls the model must be added here, and matched by limits.calls_model.
+# The model-calling routes of LangGraph's server API that memshelf serves. A new route
+# that starts a run must be added here, and matched by limits.calls_model.
 MODEL_ROUTES = {
     ("POST", "/threads/{thread_id}/runs"),
     ("POST", "/threads/{thread_id}/runs/stream"),
@@ -127,8 +127,6 @@ MODEL_ROUTES = {
     ("POST", "/runs"),
     ("POST", "/runs/stream"),
     ("POST", "/runs/wait"),
-    ("POST", "/v1/teams/{team}/ask"),
-    ("POST", "/v1/teams/{team}/findings/{finding_id}/verify"),
 }
 
 

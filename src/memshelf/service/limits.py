@@ -27,12 +27,8 @@ if TYPE_CHECKING:
     from memshelf.service.auth import Principal
 
 # POST /runs, /runs/stream, /runs/wait, /runs/batch, with or without /threads/{id} before:
-# the LangGraph server routes that start the agent (and so call the chat model); and the
-# team's routes that call it (an ask, a finding's verification).
-_MODEL_ROUTE = re.compile(
-    r"^(/threads/\{[^/{}]+\})?/runs(/stream|/wait|/batch)?$"
-    r"|^/v1/teams/\{[^/{}]+\}/(ask|findings/\{[^/{}]+\}/verify)$"
-)
+# the LangGraph server routes that start the agent (and so call the chat model).
+_MODEL_ROUTE = re.compile(r"^(/threads/\{[^/{}]+\})?/runs(/stream|/wait|/batch)?$")
 MAX_BUCKETS = 100_000  # keys remembered at once; a forgotten key starts with a full bucket
 
 
