@@ -40,13 +40,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langgraph.store.base import BaseStore
 
+from memshelf.agent.graph import memory_writer
 from memshelf.errors import MemshelfError, NotFoundError
 from memshelf.namespaces import encode_label
-from memshelf.ops.forget import runs_namespace
+from memshelf.ops.forget import ForgetReport, forget_everything, runs_namespace
 from memshelf.ops.threads import delete_thread, stream_turn
 from memshelf.service.auth import Services
 from memshelf.service.logs import safe_traceback
@@ -825,3 +826,26 @@ def _runs(services: Services) -> RunManager:
 
 
 Runs = Annotated[RunManager, Depends(_runs)]
+
+
+_RAN_MEANWHILE = (
+    "A run of yours started while your data was being forgotten; "
+    "send the forget request again to delete what it wrote."
+)
+
+
+def forget_user(state: ServiceState, user_id: str) -> ForgetReport:
+    """Forget everything about ``user_id`` with their runs stopped first and none
+    starting meanwhile (the block is in the store, so every process honours it): the one
+    path of the API's ``/v1/me/forget`` and the inspector's forget-me. 409 when a run
+    does not stop in time, runs in another process, or lands during the forget."""
+    runs = run_manager(state)
+    with runs.blocking(user_id):
+        if not stopped(runs.stop_user(user_id), STOP_RUNS_WAIT_S) or runs.leased_elsewhere(user_id):
+            raise HTTPException(409, "A run of yours is still in progress; cancel it and retry.")
+        report = forget_everything(
+            state.store, state.checkpointer, user_id, writer=memory_writer(state.graph)
+        )
+        if runs.leased_elsewhere(user_id):  # blocked in the store: never, but a run that
+            raise HTTPException(409, _RAN_MEANWHILE)  # landed during it would keep data
+    return report

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 
-from memshelf.agent.graph import memory_writer
 from memshelf.ops import memories as ops
-from memshelf.ops.forget import forget_everything
 from memshelf.service import _runs
 from memshelf.ui.render import render
 from memshelf.ui.session import Posted, Session, needs, services
@@ -88,16 +86,5 @@ def forget_me(
             confirm_error=f"Type {CONFIRM_WORD} in capitals to confirm (you typed "
             f"{confirm.strip()[:20]!r}); nothing was deleted.",
         )
-    state = services(request)
-    runs = _runs.run_manager(state)
-    with runs.blocking(viewer.user_id):
-        if not _runs.stopped(runs.stop_user(viewer.user_id), _runs.STOP_RUNS_WAIT_S) or (
-            runs.leased_elsewhere(viewer.user_id)
-        ):
-            raise HTTPException(409, "A run of yours is still in progress; wait and retry.")
-        report = forget_everything(
-            state.store, state.checkpointer, viewer.user_id, writer=memory_writer(state.graph)
-        )
-        if runs.leased_elsewhere(viewer.user_id):  # blocked in the store: never, but
-            raise HTTPException(409, "A run started meanwhile; forget again to delete it.")
+    report = _runs.forget_user(services(request), viewer.user_id)
     return render(request, "forgotten.html", viewer, report=report)

@@ -10,13 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from memshelf.agent.graph import memory_writer
 from memshelf.memory.types import KINDS
 from memshelf.ops import memories as ops
-from memshelf.ops.forget import forget_everything
 from memshelf.ops.threads import list_threads
 from memshelf.service import _runs
 from memshelf.service.auth import Chat, MemoriesRead, MemoriesWrite, Services
@@ -325,32 +324,13 @@ def restore_memory(
     return ops.describe(item)
 
 
-_RAN_MEANWHILE = (
-    "A run of yours started while your data was being forgotten; "
-    "send the forget request again to delete what it wrote."
-)
-
-
 @router.post("/me/forget", response_model=ForgetMeReport)
 def forget_me(body: ForgetMe, services: Services, principal: MemoriesWrite) -> Any:
     """Delete everything about you: memories, history, threads (pending memories are
     written first, so none lands afterwards). Your runs in this process are stopped first
     and none starts meanwhile; a run that does not stop in time, or one in another service
     process, answers 409. Needs ``{"confirm": true}``."""
-    runs = _runs.run_manager(services)
-    with runs.blocking(principal.user_id):
-        if not _runs.stopped(runs.stop_user(principal.user_id), _runs.STOP_RUNS_WAIT_S) or (
-            runs.leased_elsewhere(principal.user_id)
-        ):
-            raise HTTPException(409, "A run of yours is still in progress; cancel it and retry.")
-        report = forget_everything(
-            services.store,
-            services.checkpointer,
-            principal.user_id,
-            writer=memory_writer(services.graph),
-        )
-        if runs.leased_elsewhere(principal.user_id):  # the block is in the store: never, but
-            raise HTTPException(409, _RAN_MEANWHILE)  # a run that lands after would keep data
+    report = _runs.forget_user(services, principal.user_id)
     return {"memories_and_history": report.memories_and_history, "threads": report.threads}
 
 
