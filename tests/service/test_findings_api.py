@@ -99,7 +99,12 @@ def test_the_findings_routes_were_found() -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, dict[str, str]]]:
-    settings = service_settings(tmp_path_factory.mktemp("teams"), "sqlite", None)
+    # every route is called ~25 times per Hypothesis example, the model routes (ask,
+    # verify) included: a budget above that keeps the per-key rate limit (test_limits.py)
+    # from answering 429 where this test expects 404
+    settings = service_settings(tmp_path_factory.mktemp("teams"), "sqlite", None).model_copy(
+        update={"rate_limit_per_minute": 100_000}
+    )
     service = Service(url="", settings=settings, keys=make_keys(settings))
     with running(settings) as url:
         service.url = url
@@ -218,6 +223,28 @@ def test_verify_rereads_the_source(notes_service: Service) -> None:
             f"/v1/teams/{ALPHA}/findings", params={"q": "how long do worker bees live"}
         ).json()
         assert [f["key"] for f in found["findings"]] == [good["key"]]  # verified ones only
+
+
+def test_verify_on_an_unreadable_source_is_502_and_changes_nothing(
+    notes_service: Service,
+) -> None:
+    """An unread source says nothing about the claim: 502 with the URL, the reason and the
+    fix; the finding keeps its status, and the attempt is in its history."""
+    with notes_service.client("alice") as alice:
+        me = alice.get("/v1/me").json()
+        for source, fix in (
+            ("http://127.0.0.1:9/bees.html", "--allow-local-origin http://127.0.0.1:9"),
+            ("note:moved-away.md", "--notes"),
+        ):
+            made = _propose(alice, ALPHA, source=source)
+            answer = alice.post(f"/v1/teams/{ALPHA}/findings/{made['key']}/verify")
+            assert answer.status_code == 502, answer.text
+            detail = answer.json()["detail"]
+            assert detail.startswith(f"could not re-read {source}: ") and fix in detail
+            shown = alice.get(f"/v1/teams/{ALPHA}/findings/{made['key']}").json()
+            assert shown["finding"]["status"] == "proposed" and shown["finding"]["decision"] is None
+            assert [e["op"] for e in shown["history"]] == ["propose", "verify-failed"]
+            assert shown["history"][1]["by"] == f"api:{me['key_id']}"
 
 
 def test_a_team_run_over_http_researches_then_reuses(notes_service: Service) -> None:

@@ -1,6 +1,7 @@
 """Request limits on a live service: body size (413 naming the limit, before the body is
-read), per-key rate on the routes that call a model (429 + Retry-After), 422 for bodies
-that cannot be parsed — never a 500."""
+read), per-key rate on the routes that call a model (agent runs, a team's ask and a
+finding's verification: 429 + Retry-After), 422 for bodies that cannot be parsed — never
+a 500."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from memshelf.config import Settings
 from memshelf.service import create_app
 from memshelf.service.app import api_routes
 from memshelf.service.limits import RateLimiter, calls_model
-from tests.service.conftest import Service, make_keys, running, service_settings
+from tests.service.conftest import TEAMS, Service, make_keys, running, service_settings
 
 LIMIT = 50_000
 PER_MINUTE = 3
@@ -118,8 +119,31 @@ def test_model_runs_are_rate_limited_per_key(limited: Service) -> None:
         assert anon.post(f"/threads/{thread}/runs/wait", json=RUN).status_code == 401
 
 
-# The model-calling routes of LangGraph's server API that memshelf serves. A new route
-# that starts a run must be added here, and matched by limits.calls_model.
+def test_team_ask_and_verify_spend_the_same_run_quota(limited: Service) -> None:
+    """A team's ask and a finding's verification call the model: each admitted request
+    spends one run of the key's quota (before the route looks at the team or the body)."""
+    alpha = TEAMS["alice"]
+    verify = f"/v1/teams/{alpha}/findings/fd_missing/verify"
+    ask = f"/v1/teams/{alpha}/ask"
+    with limited.client("alice") as alice, limited.client("no:chat") as no_chat:
+        for _ in range(PER_MINUTE):
+            assert alice.post(verify).status_code == 404  # admitted, then not found
+        refused = alice.post(verify)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "MEMSHELF_RATE_LIMIT_PER_MINUTE" in refused.json()["detail"]
+        assert alice.post(ask, json={"question": "How long do bees live?"}).status_code == 429
+        assert alice.post("/runs/wait", json=RUN).status_code == 429  # one quota for all
+        assert alice.get(f"/v1/teams/{alpha}/findings").status_code == 200  # no model: free
+        for _ in range(PER_MINUTE):  # a key without `chat` is admitted, then refused 403
+            assert no_chat.post(ask, json={"question": "hi"}).status_code == 403
+        assert no_chat.post(ask, json={"question": "hi"}).status_code == 429
+    with limited.client("bob") as bob:  # another key has its own quota
+        assert bob.post(f"/v1/teams/{TEAMS['bob']}/findings/fd_missing/verify").status_code == 404
+
+
+# The model-calling routes memshelf serves (LangGraph's runs, the team's ask and verify).
+# A new route that calls the model must be added here, and matched by limits.calls_model.
 MODEL_ROUTES = {
     ("POST", "/threads/{thread_id}/runs"),
     ("POST", "/threads/{thread_id}/runs/stream"),
@@ -127,6 +151,8 @@ MODEL_ROUTES = {
     ("POST", "/runs"),
     ("POST", "/runs/stream"),
     ("POST", "/runs/wait"),
+    ("POST", "/v1/teams/{team}/ask"),
+    ("POST", "/v1/teams/{team}/findings/{finding_id}/verify"),
 }
 
 

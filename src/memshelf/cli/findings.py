@@ -63,7 +63,7 @@ def show_cmd(team: TeamId, key: Key, store: StoreUrl = None) -> None:
         view, events = show(opened, team, key)
     typer.echo(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
     for e in events:
-        why = ((e.get("after") or {}).get("decision") or {}).get("why", "")
+        why = e.get("why") or ((e.get("after") or {}).get("decision") or {}).get("why", "")
         typer.echo(f"{e['at']}  {e['op']:<9} by {e['by']}  {why}")
 
 
@@ -76,7 +76,10 @@ def verify_cmd(
     store: StoreUrl = None,
     model: ModelSpec = None,
 ) -> None:
-    """Re-run verification: re-read the source, check the quote, judge the claim."""
+    """Re-run verification: re-read the source, check the quote, judge the claim.
+
+    Exit 0 verified, 1 rejected, 2 when the source could not be read (the finding keeps
+    its status: an unreachable page says nothing about the claim)."""
     from memshelf.llm import chat_model
     from memshelf.ops.findings import verify
     from memshelf.stores import open_store

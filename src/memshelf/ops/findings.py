@@ -8,13 +8,15 @@ Who acts (``by``) is stamped by the edge that authenticated them (``cli:<user>``
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
 
-from memshelf.errors import InvalidInputError
+from memshelf.errors import InvalidInputError, MemshelfError
 from memshelf.team.findings import (
     DEFAULT_TTL_DAYS,
     STATUSES,
@@ -28,12 +30,13 @@ from memshelf.team.findings import (
     propose,
     search_findings,
 )
-from memshelf.team.sources import Sources
+from memshelf.team.sources import NOTE_PREFIX, Sources
 from memshelf.team.verify import Verdict, verify_finding
 
 __all__ = [
     "STATUSES",
     "FindingView",
+    "SourceUnreachableError",
     "forget",
     "list_team_findings",
     "propose_finding",
@@ -120,6 +123,69 @@ def propose_finding(
     return propose(store, team_id, claim, evidence, author=by, cause=cause or Cause())
 
 
+class SourceUnreachableError(MemshelfError):
+    """A finding's source could not be re-read now (refused, timeout, DNS, 5xx, a local
+    address not allowed). The finding kept its status: an unread source says nothing
+    about the claim. ``url`` and ``reason`` name what failed."""
+
+    def __init__(self, url: str, reason: str, fix: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"could not re-read {url}: {reason.rstrip('.')}. {fix}")
+
+
+def _local_host(url: str) -> tuple[str, bool] | None:
+    """``(scheme://host:port, loopback IP?)`` of a URL on this machine or a private
+    network, else None (a public host, or not a URL)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    host = parsed.host
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith(".localhost"):
+            return f"{parsed.scheme}://{host}:{port}", False
+        return None
+    if address.is_global:
+        return None
+    return f"{parsed.scheme}://{host}:{port}", address.is_loopback
+
+
+def unreachable_fix(source: str, sources: Sources) -> str:
+    """How to make ``source`` readable again, for the error that says it was not."""
+    kept = "The finding keeps its status."
+    if source.startswith(NOTE_PREFIX):
+        return (
+            f"{kept} Point --notes (or MEMSHELF_NOTES_DIR) at the team's notes folder, or "
+            "reject the finding with --why if the note is gone for good."
+        )
+    local = _local_host(source)
+    if local is None:
+        return (
+            f"{kept} The source is unreachable: retry when it answers again, or reject the "
+            "finding with --why if it is gone for good."
+        )
+    origin, loopback = local
+    demo = f"`memshelf team serve-corpus --port {origin.rsplit(':', 1)[1]}`"
+    if not (sources.settings.fetch_allow_private or origin in sources.allow_origins):
+        if not loopback:  # --allow-local-origin takes loopback IP origins only
+            return (
+                f"{kept} {origin} is a private address: set MEMSHELF_FETCH_ALLOW_PRIVATE=true "
+                "to let fetches reach private addresses."
+            )
+        return (
+            f"{kept} {origin} is a local address: pass --allow-local-origin {origin} to "
+            f"reach exactly it (for the team demo's findings, with {demo} running)."
+        )
+    return (
+        f"{kept} The local server {origin} is unreachable: start it again (for the team "
+        f"demo's findings: {demo}), or reject the finding with --why."
+    )
+
+
 def verify(
     store: BaseStore,
     team_id: str,
@@ -130,8 +196,13 @@ def verify(
     by: str,
 ) -> Verdict:
     """Re-run verification on a finding (re-read its source, check the quote, judge):
-    a person cannot mark a claim verified without the evidence passing."""
-    return verify_finding(store, team_id, key, sources, model, by=by)
+    a person cannot mark a claim verified without the evidence passing. A source that
+    cannot be read now raises :class:`SourceUnreachableError` and changes nothing."""
+    verdict = verify_finding(store, team_id, key, sources, model, by=by)
+    if verdict.unreachable is not None:
+        source = str(get_finding(store, team_id, key).value["evidence"]["source"])
+        raise SourceUnreachableError(source, verdict.unreachable, unreachable_fix(source, sources))
+    return verdict
 
 
 def reject(store: BaseStore, team_id: str, key: str, *, by: str, why: str) -> FindingView:

@@ -1,4 +1,5 @@
-"""Request limits: a per-key rate on the routes that call a model, and a body size cap.
+"""Request limits: a per-key rate on the routes that call a model (agent runs, a team's
+ask and a finding's verification), and a body size cap.
 
 Both answer before any work is done. The size cap looks at ``Content-Length`` first
 (a huge body is refused unread) and counts the bytes of a body sent without one
@@ -27,8 +28,12 @@ if TYPE_CHECKING:
     from memshelf.service.auth import Principal
 
 # POST /runs, /runs/stream, /runs/wait, /runs/batch, with or without /threads/{id} before:
-# the LangGraph server routes that start the agent (and so call the chat model).
-_MODEL_ROUTE = re.compile(r"^(/threads/\{[^/{}]+\})?/runs(/stream|/wait|/batch)?$")
+# the LangGraph server routes that start the agent (and so call the chat model); and the
+# team's routes that call it (an ask, a finding's verification), which spend the same quota.
+_MODEL_ROUTE = re.compile(
+    r"^(/threads/\{[^/{}]+\})?/runs(/stream|/wait|/batch)?$"
+    r"|^/v1/teams/\{[^/{}]+\}/(ask|findings/\{[^/{}]+\}/verify)$"
+)
 MAX_BUCKETS = 100_000  # keys remembered at once; a forgotten key starts with a full bucket
 
 

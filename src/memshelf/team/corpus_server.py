@@ -1,15 +1,16 @@
 """The demo's own web: the shipped honeybee corpus served on 127.0.0.1, with a small
 Tavily-compatible ``POST /search`` so the researcher's web search works offline.
 
-Only the demo, the tests and the benchmark start it; the team's fetches reach it through
-an explicit one-origin allow-list (see :mod:`memshelf.team.sources`).
+The demo, ``memshelf team serve-corpus``, the tests and the benchmark start it; the
+team's fetches reach it through an explicit one-origin allow-list (see
+:mod:`memshelf.team.sources`). The CLI serves it on a fixed port (8765 unless
+``--port``), so a demo finding can be verified again later while it is served.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-import math
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,18 +19,13 @@ from pathlib import Path
 from typing import cast
 
 from memshelf.agent.research import html_to_text
+from memshelf.errors import ConfigurationError
+from memshelf.team.text import rank
 
 CORPUS = Path(__file__).parent / "corpus"
 PAGES = CORPUS / "pages"
 NOTES = CORPUS / "notes"
-_STOP = frozenset(
-    "a an the and or of to in on at for with is are was be by do does how what which who "
-    "why when where it its this that from as their there they other each".split()
-)
-
-
-def _words(text: str) -> set[str]:
-    return {w[:6] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+DEFAULT_PORT = 8765  # `memshelf team demo` and `team serve-corpus`; findings' URLs name it
 
 
 def _pages() -> dict[str, tuple[str, str]]:
@@ -42,19 +38,10 @@ def _pages() -> dict[str, tuple[str, str]]:
 
 
 def search(query: str, limit: int = 3) -> list[tuple[str, str, str]]:
-    """(page name, title, snippet) of the pages sharing the most words with ``query``."""
+    """(page name, title, snippet) of the pages that best match ``query``, ranked the way
+    the team ranks its notes (:func:`memshelf.team.text.rank`: stems, idf, title weight)."""
     pages = _pages()
-    bags = {name: _words(title + " " + text) for name, (title, text) in pages.items()}
-    words = _words(query)
-    df = {w: sum(w in bag for bag in bags.values()) for w in words}
-    scored = []
-    for name, (title, text) in pages.items():
-        # rarer shared words weigh more: "honeybee" is on every page, "waggle" on two
-        score = sum(math.log((1 + len(bags)) / df[w]) for w in words & bags[name])
-        if score > 0:
-            scored.append((score, name, title, text[:200]))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [(name, title, snippet) for _, name, title, snippet in scored[:limit]]
+    return [(name, pages[name][0], pages[name][1][:200]) for name in rank(query, pages, limit)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,10 +83,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"results": results}).encode(), "application/json")
 
 
+def _bind(port: int, or_any_free: bool) -> ThreadingHTTPServer:
+    try:
+        return ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        if or_any_free:
+            return ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        raise ConfigurationError(
+            f"Port {port} on 127.0.0.1 is in use (a corpus server may already run there: "
+            "then use it). Choose another with --port."
+        ) from exc
+
+
 @contextmanager
-def serve_corpus(port: int = 0) -> Iterator[str]:
-    """Serve the corpus on 127.0.0.1 (a free port by default); yields its origin."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+def serve_corpus(port: int = 0, *, or_any_free: bool = False) -> Iterator[str]:
+    """Serve the corpus on 127.0.0.1 (a free port by default); yields its origin.
+
+    A fixed ``port`` (the CLI's :data:`DEFAULT_PORT`) keeps the demo's findings
+    re-verifiable later: their URLs name it. When it is taken, ``or_any_free`` falls back
+    to a free port instead of failing."""
+    server = _bind(port, or_any_free and port != 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -71,13 +71,21 @@ def check_sources(store: BaseStore, team: str, sources: Sources) -> list[str]:
 
 
 def run_demo(
-    settings: Settings, echo: Echo, *, model: BaseChatModel | None = None, verbose: bool = False
+    settings: Settings,
+    echo: Echo,
+    *,
+    model: BaseChatModel | None = None,
+    verbose: bool = False,
+    port: int = 0,
 ) -> bool:
-    """Run the three runs and the checks; True when every check passed."""
+    """Run the three runs and the checks; True when every check passed. ``port`` is where
+    the corpus is served (0: any free port; a taken port falls back to a free one)."""
     team = f"demo-{uuid.uuid4().hex[:6]}"
-    with serve_corpus() as origin:
+    with serve_corpus(port, or_any_free=True) as origin:
         conf = demo_settings(settings, origin)
         echo(f"memshelf team demo — team {team}, corpus on {origin}, model {conf.chat_model}")
+        if port and not origin.endswith(f":{port}"):
+            echo(f"  (port {port} is taken: this run's findings name {origin} instead)")
         with open_team(conf, model=model, notes_dir=NOTES, allow_origins=(origin,)) as graph:
             steps: Any = (lambda node, step: echo(f"      {node}: {step}")) if verbose else None
             first = run_team(graph, team, "ana", "run1", QUESTION_1, on_step=steps)
@@ -103,5 +111,11 @@ def run_demo(
         f"\nrun 1: {len(first.tool_calls)} tool calls, {first.fetches} fetches, "
         f"{first.tokens} tokens, {first.seconds:.1f}s; run 2: {len(second.tool_calls)} tool "
         f"calls, {second.fetches} fetches, {second.tokens} tokens, {second.seconds:.1f}s"
+    )
+    port_now = origin.rsplit(":", 1)[1]
+    echo(
+        f"\nre-verify a finding later: `memshelf team serve-corpus --port {port_now}` in one "
+        f"terminal, then `memshelf findings verify --team {team} fd_... "
+        f"--allow-local-origin {origin} --notes {NOTES}`"
     )
     return all(checks.values())

@@ -1,12 +1,13 @@
 """Findings: a team's shared claims, each with its evidence, author and verification status.
 
 A finding lives in ``("team", <team>, "findings")``; every change to it is an event in
-``("team", <team>, "history")``. Its author and every status change are stamped by the
-code that made them (the worker's name, never words from a model). Status goes
-``proposed → verified | rejected`` once per verification, with who, when and why; a
-verified finding that a newer one contradicts becomes ``superseded`` and stays in
-history. Verified findings expire unless read (refresh on read); only they are recalled
-as facts, so a proposed claim never reaches a prompt.
+``("team", <team>, "history")`` (so is a verification that could not re-read the
+source, ``verify-failed``, which changes nothing). Its author and every status change
+are stamped by the code that made them (the worker's name, never words from a model).
+Status goes ``proposed → verified | rejected`` once per verification, with who, when
+and why; a verified finding that a newer one contradicts becomes ``superseded`` and
+stays in history. Verified findings expire unless read (refresh on read); only they
+are recalled as facts, so a proposed claim never reaches a prompt.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def _record(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
     by: str,
+    *,
+    why: str | None = None,
 ) -> None:
     event = {
         "finding_id": key,
@@ -119,6 +122,8 @@ def _record(
         "by": by,
         "at": now_iso(),
     }
+    if why is not None:  # a change that is not a decision still says why it happened
+        event["why"] = why
     history_key = f"{key}~{time.time_ns():020d}"
     store.put(team_history_namespace(team_id), history_key, event, index=False, ttl=None)
 
@@ -199,6 +204,15 @@ def decide(
     _write(store, team_id, key, after, ttl_days)
     _record(store, team_id, key, "verify" if status == VERIFIED else "reject", before, after, by)
     return after
+
+
+def record_attempt(store: BaseStore, team_id: str, key: str, *, by: str, why: str) -> None:
+    """Note in the finding's history that a verification could not re-read its source.
+
+    The finding itself is not touched: an unreachable source says nothing about the
+    claim, so its status, evidence and TTL stay as they were (op ``verify-failed``)."""
+    value = dict(get_finding(store, team_id, key).value)
+    _record(store, team_id, key, "verify-failed", value, value, by, why=why)
 
 
 def supersede(

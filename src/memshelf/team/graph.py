@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ class TeamResult:
     steps: list[dict[str, Any]]
     seconds: float
     tokens: int
+    cited: list[str] = field(default_factory=list)  # keys of the findings the answer cites
 
     @property
     def fetches(self) -> int:
@@ -156,4 +157,5 @@ def run_team(
         steps=list(state.get("steps") or []),
         seconds=seconds,
         tokens=tokens,
+        cited=list(state.get("cited") or []),
     )

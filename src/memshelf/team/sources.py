@@ -10,7 +10,6 @@ redirects followed; it is empty unless a caller passes it explicitly.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from memshelf.config import Settings
 from memshelf.errors import ConfigurationError
 from memshelf.memory.types import now_iso
 from memshelf.team.findings import content_sha256
+from memshelf.team.text import rank
 
 NOTE_PREFIX = "note:"
 NOTE_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -111,22 +111,36 @@ class Sources:
         return path.read_text(encoding="utf-8", errors="replace")
 
     def search_notes(self, query: str, limit: int = 2) -> list[SearchHit]:
-        """Notes sharing the most words with ``query`` (a small folder: no index needed)."""
+        """The notes that best match ``query``, ranked like the web corpus (a small folder:
+        no index needed); a note's first ``# `` heading is its title."""
         if self.notes_dir is None or not self.notes_dir.is_dir():
             return []
-        words = _words(query)
-        scored: list[tuple[int, str]] = []
+        docs: dict[str, tuple[str, str]] = {}
         for path in sorted(self.notes_dir.rglob("*")):
             if path.suffix.lower() in NOTE_SUFFIXES and path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace")
-                overlap = len(words & _words(text))
-                if overlap:
-                    scored.append((overlap, path.relative_to(self.notes_dir).as_posix()))
-        scored.sort(key=lambda s: -s[0])
-        return [SearchHit(rel, NOTE_PREFIX + rel, "") for _, rel in scored[:limit]]
+                heading = next(
+                    (line[2:] for line in text.splitlines() if line.startswith("# ")), ""
+                )
+                docs[path.relative_to(self.notes_dir).as_posix()] = (heading or path.stem, text)
+        return [SearchHit(rel, NOTE_PREFIX + rel, "") for rel in rank(query, docs, limit)]
+
+    @property
+    def web_search_on(self) -> bool:
+        """Whether a web search provider is configured (with its key)."""
+        return self.settings.web_search not in ("", "none") and (
+            self.settings.tavily_api_key is not None
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether the team has anything to search: web search or a notes folder. Without
+        either, only URLs written in the question can be read."""
+        return self.web_search_on or (self.notes_dir is not None and self.notes_dir.is_dir())
 
     def search_web(self, query: str, limit: int = 3) -> list[SearchHit]:
-        """Web search hits, or none when no provider is configured."""
+        """Web search hits, or none when no provider is configured; a provider that cannot
+        be reached is a :class:`FetchError` (the researcher records it and goes on)."""
         key = self.settings.tavily_api_key
         try:
             hits = web_search(
@@ -138,14 +152,6 @@ class Sources:
             )
         except WebSearchDisabled:
             return []
+        except (httpx.HTTPError, ValueError) as exc:
+            raise FetchError(f"web search failed: {type(exc).__name__}") from exc
         return hits[:limit]
-
-
-_STOP = frozenset(
-    "a an the and or of to in on at for with is are was were be by do does did how what "
-    "which who why when where it its this that from as".split()
-)
-
-
-def _words(text: str) -> set[str]:
-    return {w[:6] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}

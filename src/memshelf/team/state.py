@@ -25,5 +25,6 @@ class TeamState(MessagesState):
     proposed: list[str]  # keys proposed in this run, not yet verified
     research_rounds: int
     route: str
+    cited: list[str]  # keys of the findings the answer cites, in citation order
     steps: Annotated[list[dict[str, Any]], log]
     tool_calls: Annotated[list[dict[str, Any]], log]

@@ -31,6 +31,7 @@ from memshelf.team.findings import (
     Evidence,
     decide,
     get_finding,
+    record_attempt,
     search_findings,
     supersede,
 )
@@ -86,6 +87,9 @@ class Verdict:
     why: str
     evidence: Evidence | None = None
     judged: bool = False  # whether the model was asked (False: code settled it)
+    # why the source could not be read now (refused, timeout, DNS, 5xx, a local origin not
+    # allowed): nothing was learnt about the claim, so its status must not change
+    unreachable: str | None = None
 
 
 def check(
@@ -109,7 +113,10 @@ def check(
             if cache is not None:
                 cache[evidence.source] = doc
     except FetchError as exc:
-        return Verdict(False, f"the source could not be re-read: {exc}")
+        # a page that answered 404/410 was read, and it is gone: that rejects the claim
+        status = getattr(getattr(exc.__cause__, "response", None), "status_code", None)
+        why = f"the source could not be re-read: {exc}"
+        return Verdict(False, why, unreachable=None if status in (404, 410) else str(exc))
     fresh = Evidence(evidence.source, evidence.quote, doc.sha256, doc.fetched_at)
     if is_attack(doc.text):
         return Verdict(
@@ -164,11 +171,16 @@ def verify_finding(
     ttl_days: float | None = DEFAULT_TTL_DAYS,
     cache: dict[str, Document] | None = None,
 ) -> Verdict:
-    """Verify or reject the finding ``key``; a verified one may supersede an older one."""
+    """Verify or reject the finding ``key``; a verified one may supersede an older one.
+    When its source cannot be re-read the finding is left as it was (the attempt is in
+    its history) and the verdict says why in ``unreachable``."""
     value = get_finding(store, team_id, key).value
     ev = value["evidence"]
     evidence = Evidence(ev["source"], ev["quote"], ev["sha256"], ev["fetched_at"])
     verdict = check(str(value["text"]), evidence, sources, model, config, cache)
+    if verdict.unreachable is not None:  # status unchanged; the attempt goes to history
+        record_attempt(store, team_id, key, by=by, why=verdict.why)
+        return verdict
     status: Literal["verified", "rejected"] = "verified" if verdict.ok else "rejected"
     decide(
         store,

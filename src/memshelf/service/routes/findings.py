@@ -189,12 +189,19 @@ async def show_finding(
     return {"finding": view.as_dict(), "history": history}
 
 
-@router.post("/findings/{finding_id}/verify", response_model=VerdictOut)
+@router.post(
+    "/findings/{finding_id}/verify",
+    response_model=VerdictOut,
+    responses={
+        502: {"description": "The source could not be re-read now; the finding is unchanged."}
+    },
+)
 async def verify_finding(
     team: str, finding_id: str, services: Services, principal: FindingsWrite
 ) -> dict[str, Any]:
     """Re-run verification: re-read the source, check the quote, judge; verified or
-    rejected with the reason (nobody can mark a claim verified by fiat)."""
+    rejected with the reason (nobody can mark a claim verified by fiat). A source that
+    cannot be read now (refused, timeout, DNS, 5xx) answers 502 and changes nothing."""
     team_id = principal.member_of(team)
 
     def verify() -> dict[str, Any]:
@@ -206,7 +213,10 @@ async def verify_finding(
         view = ops.show(services.store, team_id, finding_id)[0]
         return {"ok": verdict.ok, "why": verdict.why, "finding": view.as_dict()}
 
-    return await run_in_threadpool(verify)
+    try:
+        return await run_in_threadpool(verify)
+    except ops.SourceUnreachableError as exc:  # the source failed, not the claim: 502
+        raise HTTPException(502, str(exc)) from exc
 
 
 @router.post("/findings/{finding_id}/reject", response_model=FindingOut)

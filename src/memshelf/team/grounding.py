@@ -1,0 +1,165 @@
+"""The writer's answer, checked in code against the quotes it cites.
+
+A small model phrasing an answer from findings mixes them up: it moves a number from one
+finding to another's subject ("a queen lives four to six months", cited to a page about
+workers) or adds one from its own knowledge. So each sentence of the answer is kept only
+when a verified finding's quote supports it: the sentence is in the quote (the
+verifier's exact/fuzzy presence check), or every number in it is in the quote, and so
+are its names, units and negations ("decades", "never", "not"), three quarters of its
+words, and every word it shares with the question (the answer's subject must come from
+the quote, not from the question). Its citation is set to that finding. When no
+sentence survives, the writer gives the claims that answer the question as verified, or
+says it could not verify an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memshelf.memory.guard import sentences, specifics
+from memshelf.team.text import numbers, terms
+from memshelf.team.verify import quote_in
+
+_CITATION = re.compile(r"\s*\[(\d+)\]")
+_LEADING = re.compile(r"^(\s*\[\d+\])+[.,;]?")
+# Words a writer adds to frame an answer ("according to the verified findings"); they
+# state no fact, so they need no support.
+_FRAMING = frozenset(
+    terms(
+        "according team team's finding findings source sources verified verify quote quoted "
+        "say says said state states stated report reports reported note notes page pages "
+        "usually typically generally about around approximately roughly"
+    )
+)
+# Words that make a number or a statement what it is: "decades" is not "years", "never"
+# is not "always". An answer sentence holding one must find it in the quote.
+_EXACT = frozenset(
+    terms(
+        "second seconds minute minutes hour hours day days week weeks month months year years "
+        "decade decades century centuries metre metres meter meters kilometre kilometres km "
+        "mile miles gram grams kilogram kilograms kg percent per cent times never always none "
+        "nothing nobody cannot without"
+    )
+) | {"no", "not"}
+SHARE = 0.75  # of an answer sentence's words that its quote must hold (rewording is allowed)
+# A finding sharing two of the question's words (or all, for a shorter question) is shown
+# to the writer and keeps the supervisor from researching again: "How do honeybees show
+# nestmates the direction of food?" meets "Foragers ... tell their nestmates where food
+# is". Given verbatim as the answer, when no phrased sentence holds, a claim must hold
+# 60% of them (two of three). The claim was verified, so that answer is a source's own
+# statement, cited; a question of three words can still meet a claim about something
+# else ("queen honeybee live" meets "a worker honeybee lives ..."), which is then given
+# as what it is, a statement about workers, never reworded into one about queens.
+RELATED_WORDS = 2
+ANSWERS = 0.6
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One checked answer sentence and the finding (0-based index) that supports it."""
+
+    text: str
+    finding: int
+
+
+def _exact_words(text: str) -> set[str]:
+    lowered = re.findall(r"[a-z]+", text.lower())
+    return {w for w in lowered if w in ("no", "not")} | (set(terms(text)) & _EXACT)
+
+
+def _support_words(text: str) -> set[str]:
+    return {w[:4] for w in terms(text)}
+
+
+def supports(sentence: str, quote: str, question: str = "") -> bool:
+    """Whether ``quote`` states what ``sentence`` says (see the module docstring)."""
+    body = _CITATION.sub("", sentence).strip()
+    if not body:
+        return False
+    if len(body.split()) >= 4 and quote_in(body, quote) is not None:
+        return True
+    if not numbers(body) <= numbers(quote):
+        return False
+    lowered = quote.lower()
+    if any(n not in lowered for n in specifics(body) if not n[0].isdigit()):
+        return False
+    exact = _exact_words(body)
+    if not exact <= _exact_words(quote):
+        return False
+    said = _support_words(quote)
+    words = _support_words(body) - {w[:4] for w in _FRAMING}
+    if not words:
+        return False
+    if sum(w in said for w in words) / len(words) < SHARE:
+        return False
+    return (words & _support_words(question)) <= said
+
+
+def cited(sentence: str) -> list[int]:
+    """The 0-based finding numbers a sentence cites ("[2]" → 1)."""
+    return [int(n) - 1 for n in _CITATION.findall(sentence)]
+
+
+def segments(draft: str) -> list[str]:
+    """The draft's sentences, each with its citations ("... years. [1] Next" puts the
+    [1] with the first sentence, where it belongs)."""
+    out: list[str] = []
+    for part in sentences(" ".join(draft.split())):
+        lead = _LEADING.match(part)
+        if lead and out:
+            out[-1] += " " + lead.group(0).strip()
+            part = part[lead.end() :]
+        if part.strip() and (_CITATION.sub("", part).strip() or not out):
+            out.append(part.strip())
+    return out
+
+
+def check_answer(
+    draft: str, quotes: Sequence[str], question: str
+) -> tuple[list[Sentence], list[str]]:
+    """The draft's sentences that a quote supports, each with the finding that does (the
+    one it cites when that one supports it, else the first that does), and the dropped
+    sentences that none supports."""
+    kept: list[Sentence] = []
+    dropped: list[str] = []
+    for raw in segments(draft):
+        body = _CITATION.sub("", raw).strip()
+        order = [i for i in cited(raw) if 0 <= i < len(quotes)]
+        order += [i for i in range(len(quotes)) if i not in order]
+        match = next((i for i in order if supports(body, quotes[i], question)), None)
+        if match is None:
+            dropped.append(raw)
+        else:
+            kept.append(Sentence(body, match))
+    return kept, dropped
+
+
+def _shared(question: str, claim: str) -> tuple[int, int]:
+    words = set(terms(question, query=True))
+    return len(words & set(terms(claim))), len(words)
+
+
+def coverage(question: str, claim: str) -> float:
+    """Share of the question's words (question phrasing left out) that the claim holds."""
+    shared, total = _shared(question, claim)
+    return shared / total if total else 0.0
+
+
+def related(question: str, findings: Sequence[dict[str, Any]]) -> list[int]:
+    """Indexes of the findings sharing :data:`RELATED_WORDS` of the question's words (all
+    of a shorter question's), most shared first; equal ones keep the findings' order."""
+    scored = []
+    for i, f in enumerate(findings):
+        shared, total = _shared(question, str(f["claim"]))
+        if shared and shared >= min(RELATED_WORDS, total):
+            scored.append((shared, i))
+    return [i for _, i in sorted(scored, key=lambda s: -s[0])]
+
+
+def answering(question: str, findings: Sequence[dict[str, Any]]) -> list[int]:
+    """Indexes of the findings whose claim holds :data:`ANSWERS` of the question's words:
+    given as they were verified when the writer's own sentences do not hold."""
+    return [i for i, f in enumerate(findings) if coverage(question, str(f["claim"])) >= ANSWERS]
