@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     llm_context: int = Field(default=4096, ge=512, description="Local model context (tokens).")
     llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores.")
     llm_max_tokens: int = Field(default=512, gt=0, description="Longest local model answer.")
+    llm_timeout: float = Field(
+        default=60.0, gt=0, description="Hosted chat model: seconds per request before it fails."
+    )
+    llm_max_retries: int = Field(
+        default=2, ge=0, description="Hosted chat model: retries of a failed request."
+    )
     recall_k: int = Field(default=5, gt=0, description="Facts recalled per turn at most.")
     max_message_chars: int = Field(
         default=20_000, gt=0, description="Longest user message the agent accepts."
@@ -187,6 +193,55 @@ class Settings(BaseSettings):
         return None if self.memory_ttl_days is None else self.memory_ttl_days * MINUTES_PER_DAY
 
 
+def data_dir_origin(settings: Settings) -> str:
+    """Which setting chose ``settings.data_dir``, for messages that must say what to change."""
+    if "data_dir" in settings.model_fields_set:
+        return "set by MEMSHELF_DATA_DIR"
+    return f"the default data folder, {_default_data_dir()}; MEMSHELF_DATA_DIR changes it"
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """The data folder, created if missing; a clear error naming where the path came from
+    (MEMSHELF_DATA_DIR or the default) when it cannot hold memshelf's files, instead of
+    a failure on some file inside it."""
+    import os
+
+    from memshelf.errors import ConfigurationError
+
+    folder = settings.data_dir
+    origin = data_dir_origin(settings)
+    fix = (
+        "Point MEMSHELF_DATA_DIR at a writable folder"
+        if "data_dir" in settings.model_fields_set
+        else "Set MEMSHELF_DATA_DIR to a writable folder"
+    )
+    above = next((p for p in folder.parents if p.exists()), None)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(
+            f"The data folder {folder} ({origin}) is a file, not a folder. {fix}, "
+            "or move the file away."
+        )
+    if not folder.exists() and above is not None and not above.is_dir():
+        raise ConfigurationError(
+            f"The data folder {folder} ({origin}) cannot be created: {above} is a file, "
+            f"not a folder. {fix}."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The data folder {folder} ({origin}) cannot be created, so it cannot be "
+            f"written ({exc.strerror or exc}). Create it (mkdir -p {folder}) and make it "
+            f"writable, or {fix[0].lower()}{fix[1:]}."
+        ) from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"The data folder {folder} ({origin}) cannot be written. Make it writable "
+            f"(chmod u+w {folder}), or {fix[0].lower()}{fix[1:]}."
+        )
+    return folder
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with one clear error naming the variable at fault."""
     from pydantic import ValidationError
@@ -213,3 +268,26 @@ def redact(secret: str | None) -> str:
     if not secret:
         return "-"
     return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
+def display_url(url: str | None) -> str:
+    """A store URL fit for an error message: scheme, host, port and database shown (the
+    user must see which server failed), user name and password replaced by ``***``, and
+    the query string (which may carry a password) dropped. Never the secret."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return "-"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # not even a URL: show nothing of it but its hash
+        return redact(url)
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    if parts.username or parts.password:
+        user = "***" if parts.username else ""
+        netloc = f"{user}:***@{netloc}" if parts.password else f"{user}@{netloc}"
+    return f"{parts.scheme}://{netloc}{parts.path}"

@@ -38,23 +38,29 @@ def file_size_limit(size: int) -> Callable[[], None]:
 
 def memshelf(
     *args: str,
-    data: Path,
+    data: Path | None,
     env: dict[str, str] | None = None,
     preexec: Callable[[], None] | None = None,
     timeout: float = 300,
     code: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``memshelf ARGS`` as a user runs it (``code``: Python run first, to inject a fault)."""
+    """``memshelf ARGS`` as a user runs it (``code``: Python run first, to inject a fault;
+    ``data=None``: MEMSHELF_DATA_DIR unset, so the default data folder is used)."""
     entry = ["-m", "memshelf.cli"] if code is None else ["-c", _WITH_CODE.format(code=code)]
-    full_env = {"MEMSHELF_DATA_DIR": str(data), "MEMSHELF_EMBEDDINGS": "fake", **(env or {})}
+    full_env = {**os.environ, "MEMSHELF_EMBEDDINGS": "fake", **(env or {})}
+    full_env.pop("MEMSHELF_DATA_DIR", None)
+    if data is not None:
+        full_env["MEMSHELF_DATA_DIR"] = str(data)
     return subprocess.run(
         [sys.executable, *entry, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **full_env},
+        env=full_env,
         timeout=timeout,
         preexec_fn=preexec,
         check=False,
+        cwd=cwd,
     )
 
 

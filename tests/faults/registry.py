@@ -39,8 +39,8 @@ _ROWS = [
     Fault(
         "sqlite-not-a-database",
         "store",
-        "the store is a file that is not a database, or a corrupted one (`ask`, "
-        "`memories list`, `threads list`, `doctor`, `sweep`, `serve`)",
+        "the store is a file that is not a database, or a corrupted one (`ask`, every "
+        "`memories` and `threads` command, `doctor`, `sweep`, `serve`)",
         "is not a memshelf store",
         "nothing (the file is not touched)",
     ),
@@ -74,14 +74,14 @@ _ROWS = [
     Fault(
         "data-dir-unwritable",
         "store",
-        "`MEMSHELF_DATA_DIR` cannot be created (its parent is read-only)",
-        "cannot be written",
+        "`MEMSHELF_DATA_DIR` cannot be created (its parent is read-only) or written",
+        "(set by MEMSHELF_DATA_DIR) cannot be",
     ),
     Fault(
         "data-dir-is-a-file",
         "store",
         "`MEMSHELF_DATA_DIR` is a file",
-        "is a file, not a folder",
+        "(set by MEMSHELF_DATA_DIR) is a file, not a folder",
     ),
     Fault(
         "store-is-a-directory",
@@ -100,8 +100,9 @@ _ROWS = [
         "export-unwritable",
         "store",
         "`memories export --out` into a read-only folder",
-        "Permission denied on",
-        "nothing (the shelf is only read)",
+        "permission denied",
+        "nothing (the shelf is only read; an earlier export there is kept whole)",
+        shown="`error: cannot write PATH: permission denied…` (exit 2)",
     ),
     Fault(
         "two-cli-writers",
@@ -241,6 +242,76 @@ _ROWS = [
         "nothing: the fact is on the shelf once, and the next `ask` recalls it",
         shown="it finishes writing them, then exits (code 143)",
     ),
+    # --- interrupted turns and hosted providers (test_interrupt_faults, test_provider_faults)
+    Fault(
+        "sigterm-during-answer",
+        "processes",
+        '`memshelf ask "My sister is called Ada"` gets SIGTERM while the model answers',
+        "interrupted: the answer was not finished",
+        "only the reply: the message stays in the thread (the run marked finished) and its "
+        "fact is written before exit, once; no job is left in the journal",
+        shown="`interrupted: the answer was not finished…` (one line), exit 143",
+    ),
+    Fault(
+        "ctrl-c-during-answer",
+        "processes",
+        "Ctrl-C (SIGINT) to `memshelf ask` while the model answers",
+        "interrupted: the answer was not finished",
+        "only the reply, as for SIGTERM",
+        shown="`interrupted: the answer was not finished…` (one line), exit 130",
+    ),
+    Fault(
+        "sigterm-reply-given",
+        "processes",
+        "`memshelf ask` gets SIGTERM after printing the reply, while extracting",
+        "interrupted: the reply was given",
+        "nothing: the fact is written before exit, once",
+        shown="the reply, then `interrupted: the reply was given…` (one line), exit 143",
+    ),
+    Fault(
+        "sigkill-answer-restart",
+        "processes",
+        "`memshelf ask` is SIGKILLed while the model answers, then run again",
+        "the next `ask` works",
+        "only the reply: the message was journalled before the model ran, so the next "
+        "`ask` extracts it once and finishes the half-way run",
+        shown="the next `ask` works and recalls the killed turn's fact",
+    ),
+    Fault(
+        "ctrl-c-during-tool",
+        "processes",
+        "Ctrl-C while a tool runs (the model's tool call has no result yet)",
+        "KeyboardInterrupt",
+        "only the reply: the unanswered tool call is dropped, so providers accept the thread",
+        via="library",
+        shown="`KeyboardInterrupt`; the next turn on the thread works",
+    ),
+    Fault(
+        "provider-http-500",
+        "models",
+        "a hosted provider (`openai:` against a local fake server) answers HTTP 500",
+        "returned HTTP 500 after 1 retries",
+        "nothing: the message stays in the thread, its fact is extracted by the next `ask`",
+        shown="`error: The chat model failed: the model provider (…) returned HTTP 500 after N "
+        "retries (MEMSHELF_LLM_MAX_RETRIES)…` (exit 2), after N + 1 requests",
+    ),
+    Fault(
+        "provider-timeout",
+        "models",
+        "a hosted provider (`openai:` against a local fake server) never answers",
+        "timed out after 1 s (MEMSHELF_LLM_TIMEOUT)",
+        "nothing, as for HTTP 500",
+        shown="`error: The chat model failed: the model provider (…) timed out after N s "
+        "(MEMSHELF_LLM_TIMEOUT)…` (exit 2), within (retries + 1) x timeout plus backoff",
+    ),
+    Fault(
+        "sigterm-serve-extracting",
+        "processes",
+        "`memshelf serve` (SQLite) gets SIGTERM while a run's memories are being extracted",
+        "a clean exit",
+        "nothing: the fact is on the shelf once, no job left in the journal",
+        shown="a clean exit (code 0) once the extraction is written",
+    ),
     # --- bad input ------------------------------------------------------------------------
     Fault(
         "import-not-an-export",
@@ -261,6 +332,77 @@ _ROWS = [
         "SQLite, Redis",
         via="library",
         shown="a `MemshelfError` / `error:` line (exit 2), or the right result",
+    ),
+    # --- a new user's first hour (issue 17; test_new_user_faults) -------------------------
+    Fault(
+        "sqlite-damaged-tables",
+        "store",
+        "a memshelf store with a damaged table and index (first pages overwritten; the rows "
+        "`memories list` reads intact), under every `memories` and `threads` command",
+        "is not a memshelf store",
+        "nothing (the file is not touched)",
+    ),
+    Fault(
+        "sqlite-url-relative-path",
+        "store",
+        "`--store sqlite:///shelf.db` meant for `./shelf.db` (the URL names `/shelf.db`)",
+        "There is no memshelf store at /",
+        "nothing (no empty store is created at `/shelf.db`)",
+        shown="`error: There is no memshelf store at /shelf.db. …names /shelf.db…, so the file "
+        "./shelf.db here was not used; pass --store …` (exit 2)",
+    ),
+    Fault(
+        "store-file-missing",
+        "store",
+        "`memories list` / `threads list` with `--store` naming a file that does not exist",
+        "There is no memshelf store at",
+        "nothing (no empty store is created; `memories add` or `import` starts one)",
+    ),
+    Fault(
+        "export-bad-path",
+        "store",
+        "`memories export --out` into a folder that does not exist, onto a directory, or "
+        "under a file",
+        "cannot write",
+        "nothing (no half-written file is left)",
+        shown="`error: cannot write PATH: folder … does not exist. Create it (mkdir -p …) or "
+        "choose another path` (or `…it is a directory…`, `…is a file, not a folder…`; exit 2)",
+    ),
+    Fault(
+        "export-disk-full",
+        "store",
+        "the disk fills up while `memories export --out` writes over an earlier export",
+        "the disk is full",
+        "nothing: the earlier export is kept whole, no partial file is left",
+        shown="`error: cannot write PATH: the disk is full. Free some space or choose another "
+        "path` (exit 2)",
+    ),
+    Fault(
+        "gguf-damaged-listed",
+        "models",
+        "`models list` and `doctor` with a truncated GGUF installed",
+        "is damaged (size",
+        backends="-",
+        shown="`models list` says `damaged (size X of Y bytes): run memshelf models install "
+        "--force NAME`; `doctor`: `error: …is damaged (size…` (exit 2)",
+    ),
+    Fault(
+        "redis-unreachable-named",
+        "redis",
+        "no Redis at a URL carrying a user name and password",
+        "Cannot reach Redis at redis://***:***@127.0.0.1:",
+        backends="Redis",
+        shown="`error: Cannot reach Redis at redis://***:***@HOST:PORT/0…` (exit 2): the "
+        "server is named, the secret never",
+    ),
+    Fault(
+        "default-data-dir-unwritable",
+        "store",
+        "the default data folder (`~/.local/share/memshelf`, MEMSHELF_DATA_DIR unset) "
+        "cannot be created",
+        "(the default data folder",
+        shown="`error: The data folder … (the default data folder, …; MEMSHELF_DATA_DIR "
+        "changes it) cannot be created… set MEMSHELF_DATA_DIR to a writable folder` (exit 2)",
     ),
 ]
 

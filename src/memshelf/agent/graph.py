@@ -18,7 +18,7 @@ from langgraph.store.base import BaseStore
 from memshelf.agent.nodes import Nodes
 from memshelf.agent.state import AgentState
 from memshelf.agent.tools import default_tools
-from memshelf.config import Settings
+from memshelf.config import Settings, ensure_data_dir
 from memshelf.errors import StoreFileError
 from memshelf.memory import BackgroundWriter, MemoryWriter
 from memshelf.stores import is_redis_url
@@ -26,9 +26,7 @@ from memshelf.threads import OwnedCheckpointer, owned
 
 
 def checkpoint_path(settings: Settings) -> Path:
-    path = Path(settings.data_dir) / "checkpoints.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_data_dir(settings) / "checkpoints.db"  # a bad data dir: named with its setting
 
 
 def _redis_password(settings: Settings) -> dict[str, str]:

@@ -16,6 +16,7 @@ from memshelf.agent.prompts import SYSTEM_PROMPT
 from memshelf.agent.runtime import require_store, require_user_id
 from memshelf.agent.state import AgentState
 from memshelf.errors import MemshelfError, MessageTooLargeError, ModelError
+from memshelf.llm.registry import describe_failure
 from memshelf.memory import ExtractionJob, MemoryWriter, quote_facts, recall
 
 RECALL_WAIT_S = 60.0  # longest a turn waits for the previous turns' memories
@@ -105,11 +106,7 @@ class Nodes:
         except (MemshelfError, GraphBubbleUp):
             raise
         except Exception as exc:  # a provider's error or timeout, after its own bounded retries
-            raise ModelError(
-                f"The chat model failed ({type(exc).__name__}), so this turn has no answer. "
-                "Try again; if it keeps failing, check the provider's status, key and "
-                "MEMSHELF_CHAT_MODEL. The thread keeps your message and takes the next turn."
-            ) from exc
+            raise ModelError(describe_failure(self.model, exc)) from exc
         return {"messages": [reply], "tool_rounds": rounds + (1 if _calls(reply) else 0)}
 
     def route(self, state: AgentState) -> Literal["tools", "remember"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,9 +30,108 @@ def build_settings(store: str | None = None, model: str | None = None) -> Settin
     return settings.model_copy(update=updates) if updates else settings
 
 
+def check_store_file(settings: Settings, *, reads_only: bool) -> None:
+    """Catch the store URL a user did not mean before it silently opens an empty store.
+
+    ``sqlite:///name.db`` names ``/name.db`` (three slashes, then an absolute path); when
+    that file does not exist but ``./name.db`` does, the user meant the latter. And a
+    command that only reads (list, search, export, threads) on a store file that does not
+    exist would create an empty one and print nothing: both are errors that say which
+    file was opened and how to name the intended one."""
+    import os
+
+    from memshelf.errors import StoreFileError
+    from memshelf.stores import is_redis_url, resolve_path
+
+    url = settings.store_url
+    if not url or is_redis_url(url) or url.startswith("memory://"):
+        return  # the default file (missing means a fresh, empty shelf), or a server
+    path = resolve_path(url, settings)
+    if path == ":memory:" or os.path.lexists(path):
+        return
+    here = Path.cwd() / path.lstrip("/")
+    meant = here if url.startswith("sqlite://") and here.exists() else None
+    if meant is None and not reads_only:
+        return  # a write to a new file starts a new store there
+    hint = (
+        f" {url} names {path} (after sqlite:// comes an absolute path), so the file {meant} "
+        f"here was not used; pass --store {meant} (or sqlite://{meant})."
+        if meant
+        else ""
+    )
+    raise StoreFileError(
+        path,
+        f"There is no memshelf store at {path}.{hint} Check --store or MEMSHELF_STORE_URL; "
+        "`memshelf memories add` or `memories import` starts a new store at a new path.",
+    )
+
+
 # Exit codes: 2 = a fault or bad input the message explains; 1 = a bug in memshelf.
 EXIT_FAULT = 2
 EXIT_BUG = 1
+
+
+def _unwritable(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be written, in the user's terms, with what to do about it."""
+    import errno
+
+    folder = path.parent
+    if path.is_dir() or isinstance(exc, IsADirectoryError):
+        return (
+            f"cannot write {path}: it is a directory. Add a file name ({path / 'shelf.json'}) "
+            "or choose another path"
+        )
+    if not folder.exists() or isinstance(exc, FileNotFoundError):
+        return (
+            f"cannot write {path}: folder {folder} does not exist. Create it "
+            f"(mkdir -p {folder}) or choose another path"
+        )
+    if not folder.is_dir() or exc.errno == errno.ENOTDIR:
+        return f"cannot write {path}: {folder} is a file, not a folder. Choose another path"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"cannot write {path}: permission denied (the file or its folder is read-only). "
+            "Make it writable or choose another path"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"cannot write {path}: the disk is full. Free some space or choose another path"
+    return f"cannot write {path}: {exc.strerror or exc}. Choose another path"
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's ``--out`` file whole or not at all: a temp file beside it (mode
+    0600: memories are private) is renamed over it, so a failure (full disk, bad folder)
+    never leaves half a file or clobbers an earlier good one. In a read-only folder an
+    existing writable file is rewritten in place, as the user allowed. A failure is one
+    :class:`ConfigurationError` naming the path and the fix, not a traceback."""
+    import os
+    import tempfile
+
+    from memshelf.errors import ConfigurationError
+
+    path = path.expanduser()
+    tmp: str | None = None
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(path))
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except PermissionError:
+            if not path.is_file():
+                raise
+            path.write_text(text, encoding="utf-8")
+            return
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ConfigurationError(_unwritable(path, exc) + ".") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def explain_unexpected(exc: BaseException) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 
 from memshelf.cli._common import StoreUrl, build_settings
-from memshelf.config import redact
+from memshelf.config import Settings, redact
 
 _PACKAGES = ["memshelf", "langgraph", "langchain-core", "onnxruntime", "tokenizers", "numpy"]
 _PACKAGES += ["redis", "langgraph-checkpoint-redis"]
@@ -54,3 +54,27 @@ def doctor(store: StoreUrl = None) -> None:
         )
     embed.embed_query("doctor check")  # loads and hash-checks the model files
     typer.echo("embedder check  ok")
+    _check_chat_model(settings)
+
+
+def _check_chat_model(settings: Settings) -> None:
+    """The configured local chat model's state, in ``models list``'s words; a damaged file
+    fails the check (exit 2), since every ``ask`` would fail on it. A model not installed
+    yet is only reported: hosted models and a fresh machine need none."""
+    from memshelf.errors import ModelFileError
+    from memshelf.llm import parse_spec
+    from memshelf.llm.install import model_path, model_state
+    from memshelf.llm.registry import MODELS
+
+    spec = parse_spec(settings.chat_model)
+    if spec.provider != "local" or spec.model not in MODELS:
+        typer.echo(f"chat model      {spec} (hosted; not checked here)")
+        return
+    model = MODELS[spec.model]
+    state = model_state(model, settings.model_dir)
+    typer.echo(f"chat model      local:{model.name}  {state}")
+    if state.state == "damaged":
+        raise ModelFileError(
+            f"The local chat model file {model_path(model, settings.model_dir)} is damaged "
+            f"({state.detail}). Run `{state.fix}` to replace it."
+        )

@@ -12,17 +12,27 @@ from typing import Annotated
 
 import typer
 
-from memshelf.cli._common import StoreUrl, UserId, build_settings
+from memshelf.cli._common import (
+    StoreUrl,
+    UserId,
+    build_settings,
+    check_store_file,
+    write_output,
+)
 
 app = typer.Typer(
     help="List, search, add, forget, export and import a user's memories.", no_args_is_help=True
 )
 
 
-def _store(url: str | None):  # type: ignore[no-untyped-def]
+def _store(url: str | None, *, reads_only: bool = True):  # type: ignore[no-untyped-def]
+    """The store a command works on; a command that only reads refuses a store file that
+    does not exist (it would open an empty one and print nothing)."""
     from memshelf.stores import open_store
 
-    return open_store(settings=build_settings(url))
+    settings = build_settings(url)
+    check_store_file(settings, reads_only=reads_only)
+    return open_store(settings=settings)
 
 
 @app.command("list")
@@ -116,7 +126,7 @@ def add_cmd(user: UserId, fact: Annotated[str, typer.Argument()], store: StoreUr
     """Store one fact by hand."""
     from memshelf.ops.memories import add_memory
 
-    with _store(store) as opened:
+    with _store(store, reads_only=False) as opened:
         typer.echo(add_memory(opened, user, fact, source="cli").key)
 
 
@@ -153,7 +163,7 @@ def export_cmd(
     with _store(store) as opened:
         data = json.dumps(export_memories(opened, user), indent=2, ensure_ascii=False)
     if out:
-        out.write_text(data + "\n", encoding="utf-8")
+        write_output(out, data + "\n")
     else:
         sys.stdout.write(data + "\n")
 
@@ -176,5 +186,5 @@ def import_cmd(
             f"Cannot read {file} as an export ({exc}). Pass a file written by "
             "`memshelf memories export --user U --out FILE`."
         ) from exc
-    with _store(store) as opened:
+    with _store(store, reads_only=False) as opened:
         typer.echo(f"imported {import_memories(opened, user, records)} facts")

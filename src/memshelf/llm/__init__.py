@@ -18,7 +18,7 @@ from memshelf.config import Settings
 from memshelf.errors import ConfigurationError, ProviderKeyMissingError
 from memshelf.llm.install import model_path, verify
 from memshelf.llm.local import LocalChatModel
-from memshelf.llm.registry import DEFAULT_LOCAL, MODELS, local_model
+from memshelf.llm.registry import DEFAULT_LOCAL, MODELS, hosted_options, local_model
 
 DEFAULT_SPEC = f"local:{DEFAULT_LOCAL}"
 # The variable each hosted provider's LangChain package reads its key from.
@@ -114,7 +114,9 @@ def chat_model(
         ) from exc
     try:
         model_obj: BaseChatModel = init_chat_model(
-            parsed.model, model_provider=parsed.provider or None
+            parsed.model,
+            model_provider=parsed.provider or None,
+            **hosted_options(parsed.provider, settings.llm_timeout, settings.llm_max_retries),
         )
     except ImportError as exc:
         raise ConfigurationError(f"{parsed} needs its package: pip install {package}") from exc

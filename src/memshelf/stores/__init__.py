@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.store.base import IndexConfig, TTLConfig
 
-from memshelf.config import Settings
+from memshelf.config import Settings, ensure_data_dir
 from memshelf.errors import ConfigurationError
 from memshelf.stores.ann import AnnConfig
 from memshelf.stores.base import MemshelfStore
@@ -56,11 +56,12 @@ def is_redis_url(url: str | None) -> bool:
 
 
 def describe(url: str | None, settings: Settings) -> str:
-    """Where the store lives, for people: a file path, or a Redis URL's hash (never the URL)."""
-    from memshelf.config import redact
+    """Where the store lives, for people: a file path, or a Redis URL with its user name
+    and password shown as ``***`` (never the secret)."""
+    from memshelf.config import display_url
 
     if is_redis_url(url):
-        return f"redis {redact(url)} (URL hash), key prefix {settings.redis_prefix!r}"
+        return f"redis {display_url(url)}, key prefix {settings.redis_prefix!r}"
     return resolve_path(url, settings)
 
 
@@ -122,6 +123,8 @@ def open_store(
         options.setdefault("socket_timeout", settings.redis_socket_timeout)
         options.setdefault("password", password.get_secret_value() if password else None)
         return RedisStore(str(url), index=index, ttl=ttl, **options)
+    if not url:  # the default file: a bad data folder is named with the setting behind it
+        ensure_data_dir(settings)
     options.setdefault("ann", AnnConfig(min_rows=settings.ann_min_rows or None))
     options.setdefault("vector_cache_bytes", settings.vector_cache_mb << 20)
     return SqliteStore(resolve_path(url, settings), index=index, ttl=ttl, **options)

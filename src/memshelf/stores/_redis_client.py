@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from memshelf.config import redact
+from memshelf.config import display_url, redact
 from memshelf.errors import ConfigurationError, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def connect(
         )
     kwargs["socket_timeout"] = socket_timeout
     kwargs["health_check_interval"] = _HEALTH_CHECK_S  # an idle connection is pinged first
-    where = f"Redis at {redact(url)} (URL hash)"
+    where = f"Redis at {display_url(url)}"  # host, port, db; user and password as ***
     client = client_class().from_url(url, **kwargs)
     client.memshelf_where = where  # type: ignore[attr-defined]
     db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)

@@ -196,6 +196,37 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         for statement in _MIGRATIONS[step]:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {step}")
+    probe(conn)
+
+
+FTS_SHADOWS = ("config", "content", "data", "docsize", "idx")
+
+# One cheap read through the first pages of every table and unique index memshelf uses.
+# A damaged store then fails when it is opened, naming the file, instead of answering
+# "nothing found" from the part that still reads (a full integrity check reads every page).
+_PROBES = [
+    "SELECT 1 FROM meta LIMIT 1",
+    "SELECT 1 FROM namespaces LIMIT 1",
+    "SELECT id FROM namespaces ORDER BY id LIMIT 1",
+    "SELECT value FROM items LIMIT 1",
+    "SELECT ns, key FROM items ORDER BY ns, key LIMIT 1",
+    "SELECT ns FROM items ORDER BY ns, updated_at LIMIT 1",
+    "SELECT expires_at FROM items WHERE expires_at IS NOT NULL ORDER BY expires_at LIMIT 1",
+    "SELECT vec FROM vectors LIMIT 1",
+    "SELECT item_id, path FROM vectors ORDER BY item_id, path LIMIT 1",
+    "SELECT ns FROM vectors ORDER BY ns LIMIT 1",
+    "SELECT ns FROM vector_changes LIMIT 1",
+    "SELECT seq FROM sqlite_sequence LIMIT 1",
+    *(f"SELECT * FROM items_fts_{part} LIMIT 1" for part in FTS_SHADOWS),
+    "SELECT rowid FROM items_fts WHERE items_fts MATCH 'memshelf' LIMIT 1",
+]
+
+
+def probe(conn: sqlite3.Connection) -> None:
+    """Read the first page of each table and index; SQLite raises on a damaged one (or a
+    missing table), and :func:`file_errors` names the file."""
+    for statement in _PROBES:
+        conn.execute(statement).fetchall()
 
 
 _ELSEWHERE = (
@@ -248,11 +279,12 @@ def explain(path: str, exc: BaseException) -> str:
     code = getattr(exc, "errno", None)
     if isinstance(exc, OSError) and code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         low = "disk is full"
-    if "file is not a database" in low or "malformed" in low:
+    if "file is not a database" in low or "malformed" in low or "vtable constructor" in low:
         return (
             f"{path} is not a memshelf store: SQLite says {text!r} (another kind of file, "
-            f"or a corrupted one). {_ELSEWHERE} A damaged store comes back from a backup "
-            "or `memshelf memories export` output."
+            f"or a corrupted one). {_ELSEWHERE} A damaged store comes back from a backup, "
+            "or from an earlier `memshelf memories export` file loaded into a new store with "
+            "`memshelf memories import`."
         )
     if "readonly" in low or "read-only" in low or code in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (

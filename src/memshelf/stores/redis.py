@@ -48,7 +48,7 @@ from langgraph.store.base import (
     TTLConfig,
 )
 
-from memshelf.config import redact
+from memshelf.config import display_url, redact
 from memshelf.errors import (
     ConfigurationError,
     EmbedderMismatchError,
@@ -361,7 +361,7 @@ class RedisStore(MemshelfStore):
         return int(found[b"total_results"])
 
     def _where(self) -> str:
-        return f"Redis {redact(self.url)} (URL hash), prefix {self.prefix!r}"
+        return f"Redis at {display_url(self.url)}, prefix {self.prefix!r}"
 
     def meta(self, key: str) -> str | None:
         raw = self._r.hget(self._meta_key, key)
