@@ -3,13 +3,14 @@
 A small model phrasing an answer from findings mixes them up: it moves a number from one
 finding to another's subject ("a queen lives four to six months", cited to a page about
 workers) or adds one from its own knowledge. So each sentence of the answer is kept only
-when a verified finding's quote supports it: the sentence is in the quote (the
-verifier's exact/fuzzy presence check), or every number in it is in the quote, and so
-are its names, units and negations ("decades", "never", "not"), three quarters of its
-words, and every word it shares with the question (the answer's subject must come from
-the quote, not from the question). Its citation is set to that finding. When no
-sentence survives, the writer gives the claims that answer the question as verified, or
-says it could not verify an answer.
+when a verified finding's quote supports it: every number in it is in the quote, and so
+are its names, units and negations ("decades", "never", "not", "don't"); then either the
+sentence is in the quote (the verifier's exact/fuzzy presence check), or the quote holds
+three quarters of its words and every word it shares with the question (the answer's
+subject must come from the quote, not from the question), with its numbers in the same
+clause as those words (a quote about a worker and a queen lends neither's number to the
+other). Its citation is set to that finding. When no sentence survives, the writer
+gives the claims that answer the question as verified, or says it could not verify an answer.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ _FRAMING = frozenset(
     )
 )
 # Words that make a number or a statement what it is: "decades" is not "years", "never"
-# is not "always". An answer sentence holding one must find it in the quote.
+# is not "always", "rarely" and "only" are not the plain statement, "more than" is not
+# "up to". An answer sentence holding one must find it in the quote.
 _EXACT = frozenset(
     terms(
         "second seconds minute minutes hour hours day days week weeks month months year years "
         "decade decades century centuries metre metres meter meters kilometre kilometres km "
         "mile miles gram grams kilogram kilograms kg percent per cent times never always none "
-        "nothing nobody cannot without"
+        "nothing nobody cannot without rarely seldom hardly barely scarcely less more least "
+        "most fewer"
     )
-) | {"no", "not"}
+) | {"no", "not", "only"}
 SHARE = 0.75  # of an answer sentence's words that its quote must hold (rewording is allowed)
 # A finding sharing two of the question's words (or all, for a shorter question) is shown
 # to the writer and keeps the supervisor from researching again: "How do honeybees show
@@ -65,9 +68,14 @@ class Sentence:
     finding: int
 
 
+# "don't", "can\u2019t" (a typographic apostrophe), "cannot": each a "not"
+_NOT = re.compile(r"n[\u2019']t\b|\bcannot\b")
+
+
 def _exact_words(text: str) -> set[str]:
-    lowered = re.findall(r"[a-z]+", text.lower())
-    return {w for w in lowered if w in ("no", "not")} | (set(terms(text)) & _EXACT)
+    text = _NOT.sub(" not", text.lower())
+    lowered = re.findall(r"[a-z]+", text)
+    return {w for w in lowered if w in ("no", "not", "only")} | (set(terms(text)) & _EXACT)
 
 
 def _support_words(text: str) -> set[str]:
@@ -79,8 +87,8 @@ def supports(sentence: str, quote: str, question: str = "") -> bool:
     body = _CITATION.sub("", sentence).strip()
     if not body:
         return False
-    if len(body.split()) >= 4 and quote_in(body, quote) is not None:
-        return True
+    # numbers, names and negations first: a fuzzy match of the whole sentence tolerates
+    # a few changed characters, which is exactly "six" → "sixty" or an added "not"
     if not numbers(body) <= numbers(quote):
         return False
     lowered = quote.lower()
@@ -89,13 +97,36 @@ def supports(sentence: str, quote: str, question: str = "") -> bool:
     exact = _exact_words(body)
     if not exact <= _exact_words(quote):
         return False
+    if len(body.split()) >= 4 and quote_in(body, quote) is not None:
+        return True
     said = _support_words(quote)
     words = _support_words(body) - {w[:4] for w in _FRAMING}
     if not words:
         return False
     if sum(w in said for w in words) / len(words) < SHARE:
         return False
-    return (words & _support_words(question)) <= said
+    asked = words & _support_words(question)
+    if not asked <= said:
+        return False
+    return _bound(numbers(body), asked, quote)
+
+
+# Where a quote changes subject: "A worker lives six weeks, while the queen lives ..."
+# (not at every comma: "the queen, a fertile female, lives ..." is one subject)
+_CLAUSE = re.compile(r";|,\s*and\b|\b(?:while|whereas|but|although|though)\b", re.IGNORECASE)
+
+
+def _bound(said_numbers: set[str], asked: set[str], quote: str) -> bool:
+    """Whether one clause of ``quote`` holds the sentence's numbers together with its
+    words from the question: a quote about two subjects does not lend one's number to
+    the other ("the queen lives about six weeks" from "a worker lives about six weeks
+    in summer, while the queen lives three to five years")."""
+    if not said_numbers or not asked:
+        return True
+    return any(
+        said_numbers <= numbers(clause) and asked <= _support_words(clause)
+        for clause in _CLAUSE.split(quote)
+    )
 
 
 def cited(sentence: str) -> list[int]:

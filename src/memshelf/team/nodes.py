@@ -31,6 +31,7 @@ from memshelf.team.findings import (
     VERIFIED,
     Cause,
     Evidence,
+    findings_namespace,
     get_finding,
     propose,
     search_findings,
@@ -127,6 +128,12 @@ def _used(hit: Any) -> dict[str, Any]:
         "quote": ev.get("quote"),
         "author": hit.value.get("author"),
     }
+
+
+def _status(store: BaseStore, team: str, key: str) -> str | None:
+    """A finding's status now (None: forgotten)."""
+    item = store.get(findings_namespace(team), key)
+    return None if item is None else str(item.value.get("status"))
 
 
 def _content_words(text: str) -> set[str]:
@@ -361,6 +368,9 @@ class TeamNodes:
             )
             if status == VERIFIED:
                 findings.append({**_used(item), "new": True})
+        # a finding this pass superseded (or another run retired meanwhile) is no longer
+        # verified: it must not reach the writer as a fact
+        findings = [f for f in findings if _status(store, team, f["key"]) == VERIFIED]
         return {"findings": findings, "proposed": [], "steps": steps, "tool_calls": calls}
 
     # ------------------------------------------------------------------ writer
