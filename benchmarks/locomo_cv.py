@@ -4,10 +4,12 @@
         --json benchmarks/out/locomo-cv.json
 
 For each conversation, the candidate configuration (keyword weight, RRF,
+speaker boost, a second search without the named speakers, a session prior,
 diversity reranking: ``memshelf.eval.cv.default_grid``) with the best mean
 recall@{5,10,25} on the other conversations is scored on it; the report gives
 the mean and spread of those held-out scores, per-category recall pooled over
-held-out questions, every candidate untuned, and the baselines (BM25 and dense
+held-out questions, the same estimate for the grid as it was before issue 16's
+second search and session prior, every candidate untuned, and the baselines (BM25 and dense
 InMemoryStore on raw turns and on memshelf's document text). Document and
 query vectors are cached on disk (``--embed-cache``), so a re-run embeds
 nothing; latency is not measured here (``memshelf eval locomo`` does, with
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from memshelf.embeddings import LOCAL_DIMS, shared_local_embedder
 from memshelf.eval import load, select
-from memshelf.eval.cv import cv_markdown, run_cv
+from memshelf.eval.cv import cv_markdown, default_grid, run_cv
 from memshelf.eval.embcache import DiskCachedEmbeddings
 
 HERE = Path(__file__).parent
@@ -47,10 +49,15 @@ def main() -> None:
         shared_local_embedder(), LOCAL_DIMS, args.embed_cache, queries=True
     )
     start = time.perf_counter()
+    grid = default_grid()
+    # the grid before issue 16's second search and session prior: its estimate, same run
+    before = [c.name for c in grid if "unnamed" not in c.name and "session" not in c.name]
     report = run_cv(
         convs,
         embedder,
         LOCAL_DIMS,
+        candidates=grid,
+        before=before,
         baselines=not args.no_baselines,
         progress=lambda sid: print(f"  {sid} done", file=sys.stderr, flush=True),
     )

@@ -14,7 +14,7 @@ from memshelf.embeddings import FakeEmbedder
 from memshelf.eval import load, run_locomo
 from memshelf.eval.cv import Candidate, cv_markdown, leave_one_out, rrf_hits, run_cv
 from memshelf.eval.embcache import DiskCachedEmbeddings
-from memshelf.eval.runner import distinct_text_batches
+from memshelf.eval.runner import distinct_text_batches, turn_store
 from memshelf.memory.recall import Ranking, rerank
 from memshelf.stores._query import reciprocal_rank_fusion
 from tests.cli.helpers import run_cli
@@ -160,3 +160,36 @@ def test_cli_cv_and_no_baselines(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert "baselines" not in report and report["loo"]["held_out"]["questions"] == 7
     assert (tmp_path / "emb.sqlite").stat().st_size > 0
+
+
+class _Queries(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.queries: list[str] = []
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return super().embed_query(text)
+
+
+def test_cv_searches_again_without_the_named_speaker_and_reports_the_earlier_grid() -> None:
+    """An ``unnamed`` candidate costs one more search per question naming a speaker;
+    ``before`` gets its own held-out estimate from the same searches."""
+    embedder = _Queries()
+    grid = [
+        Candidate("w0.3"),
+        Candidate("unnamed", ranking=Ranking(pool=2, subject_boost=0.2, unnamed_query=0.6)),
+    ]
+    report = run_cv(load(DUPES), embedder, 64, candidates=grid, ks=(1, 5), before=["w0.3"])
+    assert "What is the name of cat" in embedder.queries  # "Ana's" gone
+    assert "When did start rowing" in embedder.queries
+    assert "What did the cat Pixel do?" in embedder.queries  # names no speaker: one search
+    assert report["loo_before"]["picks"] == {"dupes-1": "w0.3", "dupes-2": "w0.3"}
+    assert "earlier grid" in cv_markdown(report)
+
+
+def test_turns_carry_their_session_for_the_group_prior() -> None:
+    conv = load(DUPES)[0]
+    with turn_store(conv, FakeEmbedder(16), 16) as store:
+        hits = store.search(("memories", conv.sample_id), query="rowing", limit=3)
+    assert {h.value["session"] for h in hits} <= {1, 2, 3} and hits[0].value["session"] == 3

@@ -37,7 +37,7 @@ def locomo(
         ),
     ] = False,
     keyword_weight: Annotated[
-        float | None, typer.Option("--keyword-weight", help="Store fusion weight (default 0.3).")
+        float | None, typer.Option("--keyword-weight", help="Store fusion weight (default 0.2).")
     ] = None,
     diversity: Annotated[
         float | None, typer.Option("--diversity", help="MMR weight of the reranking, 0-1.")
@@ -48,6 +48,13 @@ def locomo(
     speaker_boost: Annotated[
         float | None,
         typer.Option("--speaker-boost", help="Boost for the speaker a question names."),
+    ] = None,
+    unnamed_query: Annotated[
+        float | None,
+        typer.Option(
+            "--unnamed-query",
+            help="Weight of a second search without the speakers a question names (0: off).",
+        ),
     ] = None,
     embed_cache: Annotated[
         Path | None,
@@ -105,6 +112,7 @@ def locomo(
             diversity=LOCOMO_RANKING.diversity if diversity is None else diversity,
             pool=LOCOMO_RANKING.pool if pool is None else pool,
             subject_boost=LOCOMO_RANKING.subject_boost if speaker_boost is None else speaker_boost,
+            unnamed_query=LOCOMO_RANKING.unnamed_query if unnamed_query is None else unnamed_query,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -144,6 +152,20 @@ def qa(
         int | None, typer.Option("--questions", help="At most this many per conversation.")
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Memories recalled per question.")] = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="turns (raw turns), facts (what the memory engine extracts; LLM) or both.",
+        ),
+    ] = "turns",
+    limit_sessions: Annotated[
+        int | None,
+        typer.Option(
+            "--limit-sessions",
+            help="First N sessions only, and only questions whose evidence lies inside them.",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Answer questions from recalled memories; report LLM-judge accuracy (J) and token F1."""
@@ -151,15 +173,18 @@ def qa(
 
     from memshelf.embeddings import CachedDocuments, from_settings
     from memshelf.eval import load, select
-    from memshelf.eval.qa import run_qa
+    from memshelf.eval.qa import qa_markdown, qa_modes, run_qa, session_slice
     from memshelf.llm import chat_model
 
+    modes = qa_modes(mode)
     settings = build_settings(model=model)
     picked = select(load(data), conversations)
+    total = len(modes) * sum(
+        len(session_slice(c, limit_sessions).scored_questions()[:questions]) for c in picked
+    )
     embedder, dims = from_settings(settings)
     answerer = chat_model(settings=settings)
     grader = chat_model(judge_model, settings=settings) if judge_model else answerer
-    total = sum(len(c.scored_questions()[:questions]) for c in picked)
     with Progress(transient=True) as bar:
         task = bar.add_task("questions", total=total)
         report = run_qa(
@@ -170,17 +195,13 @@ def qa(
             grader,
             k=k,
             per_conversation=questions,
+            mode=mode,
+            limit_sessions=limit_sessions,
             progress=lambda n: bar.advance(task, n),
+            note=lambda line: typer.echo(line, err=True),
         )
-    typer.echo(
-        f"J {100 * report['j']:.1f}  F1 {100 * report['f1']:.1f}  "
-        f"({report['questions']} questions, k={k})"
-    )
-    for cat, row in report["by_category"].items():
-        typer.echo(
-            f"  category {cat}: J {100 * row['j']:.1f}  F1 {100 * row['f1']:.1f}  "
-            f"({row['questions']})"
-        )
+    typer.echo(qa_markdown(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"report: {json_out}")

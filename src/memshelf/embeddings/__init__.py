@@ -90,3 +90,8 @@ class CachedDocuments(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Queries go through, in one call when the inner embedder batches them."""
+        many = getattr(self.inner, "embed_queries", None)
+        return list(many(texts)) if callable(many) else [self.inner.embed_query(t) for t in texts]

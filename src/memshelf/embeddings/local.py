@@ -180,6 +180,11 @@ class LocalEmbedder(Embeddings):
         vector: list[float] = self._embed_one(text).tolist()
         return vector
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several queries in one ONNX call (a search and its second query): each gets the
+        vector ``embed_query`` gives it, padding is masked out of the mean."""
+        return self.embed_array(texts).tolist() if texts else []
+
 
 def _mean_unit(hidden: np.ndarray) -> np.ndarray:
     """Mean of one text's token vectors, unit length; float64 like the batch path's pooling."""

@@ -83,5 +83,12 @@ class DiskCachedEmbeddings(Embeddings):
             return self.inner.embed_query(text)
         return self._cached("q", [text])[0]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Uncached queries in one call when the inner embedder batches them."""
+        many = getattr(self.inner, "embed_queries", None)
+        if self.queries or not callable(many):
+            return [self.embed_query(t) for t in texts]
+        return list(many(texts))
+
     def close(self) -> None:
         self._conn.close()

@@ -127,10 +127,54 @@ def _decide(messages: list[BaseMessage]) -> dict[str, Any]:
     return {"op": "ADD", "target": None}
 
 
+def _grade(messages: list[BaseMessage]) -> dict[str, Any]:
+    """Judge stand-in (``eval qa``): correct when the gold answer occurs in the candidate."""
+    prompt = str(messages[-1].content) if messages else ""
+    gold = prompt.split("Gold answer: ", 1)[-1].split("\n", 1)[0].strip().lower()
+    return {"correct": bool(gold) and gold in prompt.split("Candidate: ", 1)[-1].lower()}
+
+
+_WORD = re.compile(r"[a-z0-9]{3,}")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _team(name: str, messages: list[BaseMessage]) -> dict[str, Any]:
+    """The team's structured answers by rule (``memshelf.team.nodes`` and ``verify``):
+    route to research unless the findings share two words with the question, pick the
+    sentence sharing most words with it (two at least), and judge a claim supported
+    when it is grounded in the quote."""
+    from memshelf.memory.guard import grounded
+
+    prompt = str(messages[-1].content) if messages else ""
+    question = prompt.split("\n", 1)[0]
+    if name == "Route":
+        listed = prompt.split("VERIFIED FINDINGS:", 1)[-1]
+        return {"next": "answer" if len(_words(question) & _words(listed)) >= 2 else "research"}
+    if name == "Pick":
+        numbered = re.findall(r"^(\d+)\. (.+)$", prompt.split("SENTENCES:", 1)[-1], re.M)
+        ranked = sorted(numbered, key=lambda n: -len(_words(question) & _words(n[1])))
+        fits = ranked and len(_words(question) & _words(ranked[0][1])) >= 2
+        return {"sentence": int(ranked[0][0]) if fits else 0}
+    quote = prompt.split("QUOTE: ", 1)[-1].split("\nCLAIM: ", 1)[0]
+    return {"supported": grounded(prompt.split("\nCLAIM: ", 1)[-1], quote)}
+
+
+_TEAM_SCHEMAS = ("Route", "Pick", "Judgement")
+
+
 def _structured(messages: list[BaseMessage], schema: Any) -> Any:
-    """Extraction or consolidation, by the schema asked for."""
+    """Extraction, consolidation, grading or a team decision, by the schema asked for
+    (any other schema gets the consolidation decision)."""
     name = getattr(schema, "__name__", "")
-    data = {"facts": _statements(messages)} if name == "ExtractedFacts" else _decide(messages)
+    if name == "ExtractedFacts":
+        data = {"facts": _statements(messages)}
+    elif name in _TEAM_SCHEMAS:
+        data = _team(name, messages)
+    else:
+        data = _grade(messages) if name == "Verdict" else _decide(messages)
     return schema.model_validate(data) if hasattr(schema, "model_validate") else data
 
 

@@ -219,6 +219,17 @@ def _query_pool(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"memshelf-query-{pid}")
 
 
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Vectors for several queries: one call to the embedder's ``embed_queries`` when it
+    has one (the local model runs two short queries in one ONNX call for about the price
+    of one), else ``embed_query`` per text. An ``embed_queries`` must give each text the
+    very vector ``embed_query`` gives it: a search's hits must not depend on its batch."""
+    many = getattr(embeddings, "embed_queries", None)
+    if len(texts) > 1 and callable(many):
+        return list(many(texts))
+    return [embeddings.embed_query(t) for t in texts]
+
+
 @contextlib.contextmanager
 def embedder_errors(embeddings: Embeddings) -> Iterator[None]:
     """Report an embedder's failure (a network error is an OSError) as an EmbeddingError
@@ -477,7 +488,7 @@ class MemshelfStore(BaseStore):
 
         def embed() -> dict[str, np.ndarray]:
             with embedder_errors(embeddings):
-                new = [embeddings.embed_query(t) for t in missing]
+                new = embed_queries(embeddings, missing)
             return self._remember_queries(missing, new)
 
         if plan.puts:
