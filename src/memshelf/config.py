@@ -284,6 +284,8 @@ def display_url(url: str | None) -> str:
         port = parts.port
     except ValueError:  # not even a URL: show nothing of it but its hash
         return redact(url)
+    if "@" in parts.path:  # a password with a raw "/" ends the host early: all of it is suspect
+        return redact(url)
     if ":" in host:
         host = f"[{host}]"
     netloc = host + (f":{port}" if port is not None else "")

@@ -102,7 +102,8 @@ def write_output(path: Path, text: str) -> None:
     """Write a command's ``--out`` file whole or not at all: a temp file beside it (mode
     0600: memories are private) is renamed over it, so a failure (full disk, bad folder)
     never leaves half a file or clobbers an earlier good one. In a read-only folder an
-    existing writable file is rewritten in place, as the user allowed. A failure is one
+    existing writable file is rewritten in place, as the user allowed, and a pipe or
+    device (``--out /dev/stdout``) is written into, never replaced. A failure is one
     :class:`ConfigurationError` naming the path and the fix, not a traceback."""
     import os
     import tempfile
@@ -114,6 +115,10 @@ def write_output(path: Path, text: str) -> None:
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory", str(path))
+        if path.exists() and not path.is_file():  # a pipe or device (/dev/stdout, >(gzip)):
+            with path.open("w", encoding="utf-8") as fh:  # nothing to replace, so write into it
+                fh.write(text)
+            return
         if path.exists() and not os.access(path, os.W_OK):
             raise PermissionError(13, "Permission denied", str(path))
         try:

@@ -37,9 +37,14 @@ def _stamp_path(path: Path) -> Path:
 
 
 def _write_stamp(path: Path, digest: str) -> None:
+    """Remember a good hash beside the file, best effort: in a read-only models folder
+    (shared, or another user's) the file is simply hashed again at the next load."""
     st = path.stat()
     stamp = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    _stamp_path(path).write_text(json.dumps(stamp))
+    try:
+        _stamp_path(path).write_text(json.dumps(stamp))
+    except OSError:
+        return
 
 
 def _stamp_ok(path: Path, model: LocalModel) -> bool:
