@@ -124,3 +124,43 @@ def test_serve_corpus_serves_on_the_port_given_and_refuses_a_taken_one(tmp_path:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_team_ask_with_the_fake_model_runs_end_to_end_on_the_served_corpus(
+    tmp_path: Path,
+) -> None:
+    """`--model fake` answers the team's own structured questions (route, pick, judge), so
+    a run that fetches a page researches, verifies and cites, then reuses the finding."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memshelf.cli", "team", "serve-corpus", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    origin = f"http://127.0.0.1:{port}"
+    env = {
+        **ENV,
+        "MEMSHELF_WEB_SEARCH": "tavily",
+        "MEMSHELF_WEB_SEARCH_URL": origin,
+        "TAVILY_API_KEY": "offline-demo",
+    }
+    data = tmp_path / "data"
+    try:
+        assert proc.stdout is not None and origin in proc.stdout.readline()
+        ask = ("team", "ask", "--team", "bees", "--model", "fake", "--allow-local-origin", origin)
+        first = run_cli(*ask, QUESTION, data=data, **env)
+        assert first.returncode == 0, first.stderr
+        assert "Traceback" not in first.stderr and "ValidationError" not in first.stderr
+        assert "[1]" in first.stdout and "week" in first.stdout.lower(), first.stdout
+        verified = run_cli(
+            "findings", "list", "--team", "bees", "--status", "verified", "--json",
+            data=data, **env,
+        )  # fmt: skip
+        rows = [json.loads(line) for line in verified.stdout.splitlines()]
+        assert rows and all(r["evidence"]["source"].startswith(origin) for r in rows)
+        again = run_cli(*ask, QUESTION, data=data, **env)
+        assert again.returncode == 0 and "[1]" in again.stdout, again.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -14,17 +14,10 @@ from langchain_core.messages import BaseMessage
 from memshelf.config import Settings
 from memshelf.embeddings import FakeEmbedder
 from memshelf.llm.fake import ScriptedChatModel
-from memshelf.llm.fake import _structured as memory_structured
-from memshelf.memory.guard import grounded
+from memshelf.llm.fake import _structured as fake_structured
 from memshelf.stores.sqlite import SqliteStore
 from memshelf.team.corpus_server import NOTES, serve_corpus
 from memshelf.team.sources import Sources
-
-_WORD = re.compile(r"[a-z0-9]{3,}")
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
 
 
 def _prompt(messages: list[BaseMessage]) -> str:
@@ -32,27 +25,8 @@ def _prompt(messages: list[BaseMessage]) -> str:
 
 
 def team_structured(messages: list[BaseMessage], schema: Any) -> Any:
-    """Routing, claim picking and judgement by rule; consolidation as the memory fake does."""
-    name = getattr(schema, "__name__", "")
-    prompt = _prompt(messages)
-    if name == "Route":
-        question = prompt.split("\n", 1)[0]
-        listed = prompt.split("VERIFIED FINDINGS:", 1)[-1]
-        overlap = len(_words(question) & _words(listed))
-        data: Any = {"next": "answer" if overlap >= 2 else "research"}
-    elif name == "Pick":
-        question = prompt.split("\n", 1)[0]
-        numbered = re.findall(r"^(\d+)\. (.+)$", prompt.split("SENTENCES:", 1)[-1], re.M)
-        ranked = sorted(numbered, key=lambda n: -len(_words(question) & _words(n[1])))
-        fits = ranked and len(_words(question) & _words(ranked[0][1])) >= 2
-        data = {"sentence": int(ranked[0][0]) if fits else 0}
-    elif name == "Judgement":
-        quote = prompt.split("QUOTE: ", 1)[-1].split("\nCLAIM: ", 1)[0]
-        claim = prompt.split("\nCLAIM: ", 1)[-1]
-        data = {"supported": grounded(claim, quote)}
-    else:
-        return memory_structured(messages, schema)
-    return schema.model_validate(data)
+    """Routing, claim picking and judgement by rule: the ``fake`` provider's own rules."""
+    return fake_structured(messages, schema)
 
 
 def _answer(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:

@@ -72,7 +72,19 @@ def html_to_text(html: str) -> tuple[str, str]:
 
 
 class FetchError(Exception):
-    """A URL the agent may not or could not fetch; the message is shown to the model."""
+    """A URL the agent may not or could not fetch; the message is shown to the model.
+
+    ``temporary`` says whether a retry may succeed without anything changing at the
+    source (a timeout, a refused or reset connection, a DNS failure, HTTP 5xx, 408, 429).
+    Every other failure is an answer about the source (404, not text, a redirect to a
+    private address or one too many), which is why the verifier rejects on it."""
+
+    def __init__(self, message: str, *, temporary: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+TEMPORARY_STATUSES = frozenset({408, 429})  # and every 5xx
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -120,11 +132,13 @@ def _resolve_checked(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+    except UnicodeError as exc:
         raise FetchError(f"cannot resolve {url.host}: {exc}") from exc
+    except OSError as exc:
+        raise FetchError(f"cannot resolve {url.host}: {exc}", temporary=True) from exc
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not addresses:
-        raise FetchError(f"cannot resolve {url.host}: no addresses.")
+        raise FetchError(f"cannot resolve {url.host}: no addresses.", temporary=True)
     if not allow_private:
         for address in addresses:
             if not _is_public(address):
@@ -167,7 +181,7 @@ def _pinned_get(
             finally:
                 response.close()
             return
-    raise failure or FetchError(f"cannot connect to {url.host}.")
+    raise failure or FetchError(f"cannot connect to {url.host}.", temporary=True)
 
 
 def _http_url(url: str, base: httpx.URL | None = None) -> httpx.URL:
@@ -205,7 +219,9 @@ def fetch_text(
         except FetchError as exc:
             if source is None:
                 raise
-            raise FetchError(f"{source} redirects to {target}: {exc}") from None
+            raise FetchError(
+                f"{source} redirects to {target}: {exc}", temporary=exc.temporary
+            ) from None
         try:
             with _pinned_get(target, addresses, timeout) as response:
                 if response.is_redirect:
@@ -228,9 +244,15 @@ def fetch_text(
                 encoding = response.encoding or "utf-8"
                 break
         except httpx.TimeoutException as exc:
-            raise FetchError(f"{target} did not answer within {timeout:g} s.") from exc
+            raise FetchError(
+                f"{target} did not answer within {timeout:g} s.", temporary=True
+            ) from exc
         except httpx.HTTPStatusError as exc:
-            raise FetchError(f"{target} answered HTTP {exc.response.status_code}.") from exc
+            code = exc.response.status_code
+            again = code >= 500 or code in TEMPORARY_STATUSES
+            raise FetchError(f"{target} answered HTTP {code}.", temporary=again) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:  # refused, reset, cut
+            raise FetchError(f"could not fetch {target}: {exc}", temporary=True) from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"could not fetch {target}: {exc}") from exc
     else:
@@ -281,9 +303,16 @@ def web_search(
         (base_url or "https://api.tavily.com") + "/search", json=payload, timeout=timeout
     )
     response.raise_for_status()
+    reply = response.json()
+    results = reply.get("results", []) if isinstance(reply, dict) else None
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise FetchError(
+            "web search answered JSON that is not {'results': [{...}, ...]}: the provider "
+            f"at {base_url or 'https://api.tavily.com'} is not Tavily-compatible."
+        )
     return [
         SearchHit(str(r.get("title", "")), str(r.get("url", "")), str(r.get("content", ""))[:500])
-        for r in response.json().get("results", [])
+        for r in results
     ]
 
 

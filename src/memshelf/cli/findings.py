@@ -79,7 +79,8 @@ def verify_cmd(
     """Re-run verification: re-read the source, check the quote, judge the claim.
 
     Exit 0 verified, 1 rejected, 2 when the source could not be read (the finding keeps
-    its status: an unreachable page says nothing about the claim)."""
+    its status: an unreachable page says nothing about the claim; the third failed read
+    in a row rejects it, exit 1)."""
     from memshelf.llm import chat_model
     from memshelf.ops.findings import verify
     from memshelf.stores import open_store

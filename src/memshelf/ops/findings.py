@@ -8,17 +8,16 @@ Who acts (``by``) is stamped by the edge that authenticated them (``cli:<user>``
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
 
 from memshelf.errors import InvalidInputError, MemshelfError
 from memshelf.team.findings import (
     DEFAULT_TTL_DAYS,
+    MAX_FAILED_READS,
     STATUSES,
     Cause,
     Evidence,
@@ -30,7 +29,7 @@ from memshelf.team.findings import (
     propose,
     search_findings,
 )
-from memshelf.team.sources import NOTE_PREFIX, Sources
+from memshelf.team.sources import NOTE_PREFIX, Sources, local_origin
 from memshelf.team.verify import Verdict, verify_finding
 
 __all__ = [
@@ -124,9 +123,9 @@ def propose_finding(
 
 
 class SourceUnreachableError(MemshelfError):
-    """A finding's source could not be re-read now (refused, timeout, DNS, 5xx, a local
-    address not allowed). The finding kept its status: an unread source says nothing
-    about the claim. ``url`` and ``reason`` name what failed."""
+    """A finding's source could not be re-read now (refused, timeout, DNS, 5xx, 408, 429,
+    a local address not allowed, no notes folder). The finding kept its status: an unread
+    source says nothing about the claim. ``url`` and ``reason`` name what failed."""
 
     def __init__(self, url: str, reason: str, fix: str) -> None:
         self.url = url
@@ -134,43 +133,48 @@ class SourceUnreachableError(MemshelfError):
         super().__init__(f"could not re-read {url}: {reason.rstrip('.')}. {fix}")
 
 
-def _local_host(url: str) -> tuple[str, bool] | None:
-    """``(scheme://host:port, loopback IP?)`` of a URL on this machine or a private
-    network, else None (a public host, or not a URL)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return None
-    host = parsed.host
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if host == "localhost" or host.endswith(".localhost"):
-            return f"{parsed.scheme}://{host}:{port}", False
-        return None
-    if address.is_global:
-        return None
-    return f"{parsed.scheme}://{host}:{port}", address.is_loopback
+def _kept(verdict: Verdict | None) -> str:
+    """What happened to the finding, and how many failed reads remain before rejection."""
+    if verdict is None or verdict.blocked or verdict.failed_reads == 0:
+        return "The finding keeps its status."
+    left = MAX_FAILED_READS - verdict.failed_reads
+    return (
+        f"The finding keeps its status for now: {verdict.failed_reads} of "
+        f"{MAX_FAILED_READS} failed reads in a row; after {left} more it is rejected."
+    )
 
 
-def unreachable_fix(source: str, sources: Sources) -> str:
-    """How to make ``source`` readable again, for the error that says it was not."""
-    kept = "The finding keeps its status."
+def unreachable_fix(
+    source: str, sources: Sources, *, server: bool = False, verdict: Verdict | None = None
+) -> str:
+    """How to make ``source`` readable again, for the error that says it was not.
+    ``server``: the caller reached the service over HTTP, so the fix is the server's
+    settings (it has no --notes or --allow-local-origin)."""
+    kept = _kept(verdict)
+    reject = "POST …/reject with a reason" if server else "`memshelf findings reject --why`"
     if source.startswith(NOTE_PREFIX):
-        return (
-            f"{kept} Point --notes (or MEMSHELF_NOTES_DIR) at the team's notes folder, or "
-            "reject the finding with --why if the note is gone for good."
+        where = (
+            "Set MEMSHELF_NOTES_DIR on the server to the team's notes folder"
+            if server
+            else "Point --notes (or MEMSHELF_NOTES_DIR) at the team's notes folder"
         )
-    local = _local_host(source)
+        return f"{kept} {where}, or reject the finding ({reject}) if the note is gone."
+    local = local_origin(source)
     if local is None:
         return (
             f"{kept} The source is unreachable: retry when it answers again, or reject the "
-            "finding with --why if it is gone for good."
+            f"finding ({reject}) if it is gone for good."
         )
     origin, loopback = local
     demo = f"`memshelf team serve-corpus --port {origin.rsplit(':', 1)[1]}`"
     if not (sources.settings.fetch_allow_private or origin in sources.allow_origins):
+        if server:  # the service has no per-origin allow-list, only the private switch
+            kind = "local" if loopback else "private"
+            return (
+                f"{kept} {origin} is a {kind} address, which the server's fetches may not "
+                "reach: set MEMSHELF_FETCH_ALLOW_PRIVATE=true in the server's settings "
+                "(and restart it) to let them reach local and private addresses."
+            )
         if not loopback:  # --allow-local-origin takes loopback IP origins only
             return (
                 f"{kept} {origin} is a private address: set MEMSHELF_FETCH_ALLOW_PRIVATE=true "
@@ -182,7 +186,7 @@ def unreachable_fix(source: str, sources: Sources) -> str:
         )
     return (
         f"{kept} The local server {origin} is unreachable: start it again (for the team "
-        f"demo's findings: {demo}), or reject the finding with --why."
+        f"demo's findings: {demo}), or reject the finding ({reject})."
     )
 
 
@@ -194,14 +198,18 @@ def verify(
     sources: Sources,
     model: BaseChatModel,
     by: str,
+    server: bool = False,
 ) -> Verdict:
     """Re-run verification on a finding (re-read its source, check the quote, judge):
     a person cannot mark a claim verified without the evidence passing. A source that
-    cannot be read now raises :class:`SourceUnreachableError` and changes nothing."""
+    cannot be read now raises :class:`SourceUnreachableError` and changes nothing but
+    the count of failed reads (the third in a row rejects). ``server``: see
+    :func:`unreachable_fix`."""
     verdict = verify_finding(store, team_id, key, sources, model, by=by)
     if verdict.unreachable is not None:
         source = str(get_finding(store, team_id, key).value["evidence"]["source"])
-        raise SourceUnreachableError(source, verdict.unreachable, unreachable_fix(source, sources))
+        fix = unreachable_fix(source, sources, server=server, verdict=verdict)
+        raise SourceUnreachableError(source, verdict.unreachable, fix)
     return verdict
 
 

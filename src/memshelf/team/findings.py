@@ -2,7 +2,8 @@
 
 A finding lives in ``("team", <team>, "findings")``; every change to it is an event in
 ``("team", <team>, "history")`` (so is a verification that could not re-read the
-source, ``verify-failed``, which changes nothing). Its author and every status change
+source, ``verify-failed``, which changes nothing but counts: after
+``MAX_FAILED_READS`` in a row the finding is rejected). Its author and every status change
 are stamped by the code that made them (the worker's name, never words from a model).
 Status goes ``proposed → verified | rejected`` once per verification, with who, when
 and why; a verified finding that a newer one contradicts becomes ``superseded`` and
@@ -113,8 +114,9 @@ def _record(
     by: str,
     *,
     why: str | None = None,
+    failed_reads: int | None = None,
 ) -> None:
-    event = {
+    event: dict[str, Any] = {
         "finding_id": key,
         "op": op,
         "before": dict(before) if before else None,
@@ -124,6 +126,8 @@ def _record(
     }
     if why is not None:  # a change that is not a decision still says why it happened
         event["why"] = why
+    if failed_reads is not None:
+        event["failed_reads"] = failed_reads
     history_key = f"{key}~{time.time_ns():020d}"
     store.put(team_history_namespace(team_id), history_key, event, index=False, ttl=None)
 
@@ -206,13 +210,32 @@ def decide(
     return after
 
 
-def record_attempt(store: BaseStore, team_id: str, key: str, *, by: str, why: str) -> None:
-    """Note in the finding's history that a verification could not re-read its source.
+MAX_FAILED_READS = 3  # failed reads in a row after which a finding is rejected
+
+
+def failed_reads(store: BaseStore, team_id: str, key: str) -> int:
+    """How many verifications in a row could not read the finding's source (0 once a
+    read succeeded): the count the latest ``verify-failed`` event carries, if it is the
+    latest event. Kept in history so counting never renews the finding's TTL."""
+    events = finding_history(store, team_id, key)
+    if not events or events[-1]["op"] != "verify-failed":
+        return 0
+    return int(events[-1].get("failed_reads", 1))
+
+
+def record_attempt(
+    store: BaseStore, team_id: str, key: str, *, by: str, why: str, counted: bool = True
+) -> int:
+    """Note in the finding's history that a verification could not re-read its source;
+    returns the failed reads in a row now (``counted`` False: a failure of this reader's
+    own settings, which leaves the count as it was).
 
     The finding itself is not touched: an unreachable source says nothing about the
     claim, so its status, evidence and TTL stay as they were (op ``verify-failed``)."""
     value = dict(get_finding(store, team_id, key).value)
-    _record(store, team_id, key, "verify-failed", value, value, by, why=why)
+    count = failed_reads(store, team_id, key) + (1 if counted else 0)
+    _record(store, team_id, key, "verify-failed", value, value, by, why=why, failed_reads=count)
+    return count
 
 
 def supersede(

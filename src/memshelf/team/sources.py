@@ -27,6 +27,35 @@ NOTE_PREFIX = "note:"
 NOTE_SUFFIXES = {".md", ".markdown", ".txt"}
 
 
+class SourceBlocked(FetchError):
+    """A source this reader's own settings keep it from reading: a local address that is
+    not allowed, or no notes folder. Nothing was asked of the source, so the failure says
+    nothing about it and does not count toward rejecting its findings."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, temporary=True)
+
+
+def local_origin(url: str) -> tuple[str, bool] | None:
+    """``(scheme://host:port, loopback IP?)`` when the URL names this machine or a private
+    network by itself (an IP address, ``localhost``), else None (a public host or name)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    host = parsed.host
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith(".localhost"):
+            return f"{parsed.scheme}://{host}:{port}", False
+        return None
+    if address.is_global:
+        return None
+    return f"{parsed.scheme}://{host}:{port}", address.is_loopback
+
+
 @dataclass(frozen=True)
 class Document:
     """One read of a source: the text as read, its sha256 and when."""
@@ -89,26 +118,42 @@ class Sources:
             text = self.read_note(source[len(NOTE_PREFIX) :])
         else:
             local = self._allowed_local(source)
-            text = fetch_text(
-                source,
-                max_bytes=self.settings.fetch_max_bytes,
-                timeout=self.settings.fetch_timeout_s,
-                allow_private=local or self.settings.fetch_allow_private,
-                max_redirects=0 if local else 5,
-            )
+            allow_private = local or self.settings.fetch_allow_private
+            try:
+                text = fetch_text(
+                    source,
+                    max_bytes=self.settings.fetch_max_bytes,
+                    timeout=self.settings.fetch_timeout_s,
+                    allow_private=allow_private,
+                    max_redirects=0 if local else 5,
+                )
+            except FetchError as exc:
+                # a URL naming a local address we may not reach was never asked anything
+                if not allow_private and local_origin(source) is not None:
+                    raise SourceBlocked(str(exc)) from exc
+                raise
         return Document(source, text, content_sha256(text), now_iso())
 
     def read_note(self, relative: str) -> str:
-        """A note's text; a path outside the notes folder is refused."""
+        """A note's text; a path outside the notes folder is refused. A missing notes
+        folder is :class:`SourceBlocked` (this reader's setting); a note missing from an
+        existing folder is gone, a permanent :class:`FetchError` like a 404."""
         if self.notes_dir is None:
-            raise FetchError("No notes folder is configured (set MEMSHELF_NOTES_DIR).")
+            raise SourceBlocked("No notes folder is configured (set MEMSHELF_NOTES_DIR).")
+        if not self.notes_dir.is_dir():
+            raise SourceBlocked(f"The notes folder {self.notes_dir} does not exist.")
         root = self.notes_dir.resolve()
         path = (root / relative).resolve()
         if not path.is_relative_to(root) or path.suffix.lower() not in NOTE_SUFFIXES:
             raise FetchError(f"{relative!r} is not a note in the notes folder.")
         if not path.is_file():
             raise FetchError(f"The note {relative!r} does not exist (any more).")
-        return path.read_text(encoding="utf-8", errors="replace")
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise FetchError(
+                f"The note {relative!r} cannot be read: {exc}", temporary=True
+            ) from exc
 
     def search_notes(self, query: str, limit: int = 2) -> list[SearchHit]:
         """The notes that best match ``query``, ranked like the web corpus (a small folder:

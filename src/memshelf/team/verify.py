@@ -11,7 +11,7 @@ decided the way the memory engine decides (:func:`memshelf.memory.consolidate.de
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Literal
 
@@ -28,6 +28,7 @@ from memshelf.memory.guard import grounded, is_attack
 from memshelf.memory.types import Fact, same_wording
 from memshelf.team.findings import (
     DEFAULT_TTL_DAYS,
+    MAX_FAILED_READS,
     Evidence,
     decide,
     get_finding,
@@ -35,7 +36,7 @@ from memshelf.team.findings import (
     search_findings,
     supersede,
 )
-from memshelf.team.sources import Document, Sources
+from memshelf.team.sources import Document, SourceBlocked, Sources
 
 VERIFIER = "verifier"
 MIN_QUOTE_WORDS = 4
@@ -87,9 +88,13 @@ class Verdict:
     why: str
     evidence: Evidence | None = None
     judged: bool = False  # whether the model was asked (False: code settled it)
-    # why the source could not be read now (refused, timeout, DNS, 5xx, a local origin not
-    # allowed): nothing was learnt about the claim, so its status must not change
+    # why the source could not be read now (refused, timeout, DNS, 5xx, 408, 429, a local
+    # origin not allowed): nothing was learnt about the claim, so its status must not change
     unreachable: str | None = None
+    # the failure is this reader's own settings (SourceBlocked): not counted toward rejection
+    blocked: bool = False
+    # failed reads in a row so far, this one included (set by verify_finding)
+    failed_reads: int = 0
 
 
 def check(
@@ -113,10 +118,12 @@ def check(
             if cache is not None:
                 cache[evidence.source] = doc
     except FetchError as exc:
-        # a page that answered 404/410 was read, and it is gone: that rejects the claim
-        status = getattr(getattr(exc.__cause__, "response", None), "status_code", None)
+        # a permanent failure (404, not text, a bad redirect, a deleted note) is the
+        # source's answer, and it rejects the claim; a temporary one says nothing
         why = f"the source could not be re-read: {exc}"
-        return Verdict(False, why, unreachable=None if status in (404, 410) else str(exc))
+        if not exc.temporary:
+            return Verdict(False, why)
+        return Verdict(False, why, unreachable=str(exc), blocked=isinstance(exc, SourceBlocked))
     fresh = Evidence(evidence.source, evidence.quote, doc.sha256, doc.fetched_at)
     if is_attack(doc.text):
         return Verdict(
@@ -173,14 +180,24 @@ def verify_finding(
 ) -> Verdict:
     """Verify or reject the finding ``key``; a verified one may supersede an older one.
     When its source cannot be re-read the finding is left as it was (the attempt is in
-    its history) and the verdict says why in ``unreachable``."""
+    its history) and the verdict says why in ``unreachable``, unless that made
+    ``MAX_FAILED_READS`` in a row: a source that never answers cannot keep a claim alive."""
     value = get_finding(store, team_id, key).value
     ev = value["evidence"]
     evidence = Evidence(ev["source"], ev["quote"], ev["sha256"], ev["fetched_at"])
     verdict = check(str(value["text"]), evidence, sources, model, config, cache)
     if verdict.unreachable is not None:  # status unchanged; the attempt goes to history
-        record_attempt(store, team_id, key, by=by, why=verdict.why)
-        return verdict
+        count = record_attempt(
+            store, team_id, key, by=by, why=verdict.why, counted=not verdict.blocked
+        )
+        if count < MAX_FAILED_READS:
+            return replace(verdict, failed_reads=count)
+        verdict = Verdict(
+            False,
+            f"its source could not be read on {count} verifications in a row "
+            f"(last: {verdict.unreachable.rstrip('.')})",
+            failed_reads=count,
+        )
     status: Literal["verified", "rejected"] = "verified" if verdict.ok else "rejected"
     decide(
         store,

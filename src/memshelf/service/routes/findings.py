@@ -201,14 +201,21 @@ async def verify_finding(
 ) -> dict[str, Any]:
     """Re-run verification: re-read the source, check the quote, judge; verified or
     rejected with the reason (nobody can mark a claim verified by fiat). A source that
-    cannot be read now (refused, timeout, DNS, 5xx) answers 502 and changes nothing."""
+    cannot be read now (refused, timeout, DNS, 5xx) answers 502 and changes nothing; the
+    third such answer in a row rejects the finding (200, ok false)."""
     team_id = principal.member_of(team)
 
     def verify() -> dict[str, Any]:
         ops.show(services.store, team_id, finding_id)  # not found before any fetch
         sources, model = _verifier(services)
         verdict = ops.verify(
-            services.store, team_id, finding_id, sources=sources, model=model, by=_by(principal)
+            services.store,
+            team_id,
+            finding_id,
+            sources=sources,
+            model=model,
+            by=_by(principal),
+            server=True,
         )
         view = ops.show(services.store, team_id, finding_id)[0]
         return {"ok": verdict.ok, "why": verdict.why, "finding": view.as_dict()}
