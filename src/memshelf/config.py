@@ -175,6 +175,16 @@ class Settings(BaseSettings):
     def _level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _not_blank(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "is empty, which would put memshelf's files in the current folder; unset "
+                "MEMSHELF_DATA_DIR for the default data folder or set it to a folder"
+            )
+        return value
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:

@@ -49,7 +49,8 @@ def memshelf(
     ``data=None``: MEMSHELF_DATA_DIR unset, so the default data folder is used)."""
     entry = ["-m", "memshelf.cli"] if code is None else ["-c", _WITH_CODE.format(code=code)]
     full_env = {**os.environ, "MEMSHELF_EMBEDDINGS": "fake", **(env or {})}
-    full_env.pop("MEMSHELF_DATA_DIR", None)
+    if "MEMSHELF_DATA_DIR" not in (env or {}):
+        full_env.pop("MEMSHELF_DATA_DIR", None)
     if data is not None:
         full_env["MEMSHELF_DATA_DIR"] = str(data)
     return subprocess.run(

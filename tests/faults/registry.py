@@ -249,7 +249,9 @@ _ROWS = [
         '`memshelf ask "My sister is called Ada"` gets SIGTERM while the model answers',
         "interrupted: the answer was not finished",
         "only the reply: the message stays in the thread (the run marked finished) and its "
-        "fact is written before exit, once; no job is left in the journal",
+        "fact is written before exit, once; no job is left in the journal (a model slower "
+        "than 10 s leaves it to the next command, which writes it once, with a second line "
+        "saying so)",
         shown="`interrupted: the answer was not finished…` (one line), exit 143",
     ),
     Fault(
@@ -357,6 +359,30 @@ _ROWS = [
         "`memories list` / `threads list` with `--store` naming a file that does not exist",
         "There is no memshelf store at",
         "nothing (no empty store is created; `memories add` or `import` starts one)",
+    ),
+    Fault(
+        "store-file-empty",
+        "store",
+        "`memories list`, `threads list` or `doctor` on a store file truncated to 0 bytes",
+        "is empty (0 bytes), not a memshelf store",
+        "nothing (the file is left empty, not given a new schema)",
+    ),
+    Fault(
+        "redis-url-unreadable",
+        "redis",
+        "a Redis URL whose port is not a number (`redis://:PASSWORD@host:notaport/0`)",
+        "cannot be read",
+        backends="Redis",
+        shown="`error: The Redis URL sha256:… cannot be read: Port could not be cast… Write "
+        "it as redis://[:PASSWORD@]HOST:6379/0.` (exit 2): the secret is never shown",
+    ),
+    Fault(
+        "data-dir-empty",
+        "store",
+        "`MEMSHELF_DATA_DIR` set to an empty value",
+        "MEMSHELF_DATA_DIR",
+        shown="`error: Invalid setting: MEMSHELF_DATA_DIR: … is empty, which would put "
+        "memshelf's files in the current folder…` (exit 2)",
     ),
     Fault(
         "export-bad-path",

@@ -121,6 +121,51 @@ def test_reading_a_store_file_that_does_not_exist(
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["memories", "list", "--user", USER], ["threads", "list", "--user", USER], ["doctor"]],
+)
+def test_reading_a_store_file_truncated_to_nothing(
+    tmp_path: Path, data: Path, command: list[str]
+) -> None:
+    """SQLite takes a 0-byte file for a new database: a read used to print nothing (exit
+    0) and write a fresh schema into the file a user may mean to restore."""
+    empty = tmp_path / "shelf.db"
+    empty.write_bytes(b"")
+    result = memshelf(*command, "--store", str(empty), data=data)
+    assert_clean_failure(result, fault("store-file-empty"))
+    assert str(empty) in result.stderr
+    assert empty.stat().st_size == 0
+
+
+@pytest.mark.parametrize("command", [["ask", "--user", USER, "--model", "fake", "hi"], ["doctor"]])
+def test_ask_and_doctor_catch_the_sqlite_url_slip(
+    seeded: Path, data: Path, command: list[str]
+) -> None:
+    """`ask` and `doctor` opened (and created) /shelf.db for `sqlite:///shelf.db`."""
+    name = f"memshelf-{uuid.uuid4().hex}.db"
+    here = seeded.parent / name
+    seeded.rename(here)
+    result = memshelf(*command, "--store", f"sqlite:///{name}", data=data, cwd=here.parent)
+    assert_clean_failure(result, fault("sqlite-url-relative-path"))
+    assert not Path(f"/{name}").exists()
+
+
+def test_a_redis_url_with_a_bad_port(data: Path) -> None:
+    url = "redis://:s3cret-pw@127.0.0.1:notaport/0"
+    result = memshelf("memories", "list", "--user", USER, "--store", url, data=data)
+    assert_clean_failure(result, fault("redis-url-unreadable"))
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_an_empty_data_dir_setting(tmp_path: Path) -> None:
+    result = memshelf(
+        "memories", "list", "--user", USER, data=None, env={"MEMSHELF_DATA_DIR": ""}, cwd=tmp_path
+    )
+    assert_clean_failure(result, fault("data-dir-empty"))
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- memories export --out ----------------------------------------------------------------
 
 

@@ -47,7 +47,15 @@ def check_store_file(settings: Settings, *, reads_only: bool) -> None:
     if not url or is_redis_url(url) or url.startswith("memory://"):
         return  # the default file (missing means a fresh, empty shelf), or a server
     path = resolve_path(url, settings)
-    if path == ":memory:" or os.path.lexists(path):
+    if path == ":memory:":
+        return
+    if os.path.lexists(path):
+        if reads_only and os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise StoreFileError(
+                path,
+                f"{path} is empty (0 bytes), not a memshelf store; it was left as it is. Check "
+                "--store or MEMSHELF_STORE_URL, or restore the file from a backup.",
+            )
         return
     here = Path.cwd() / path.lstrip("/")
     meant = here if url.startswith("sqlite://") and here.exists() else None
@@ -59,10 +67,14 @@ def check_store_file(settings: Settings, *, reads_only: bool) -> None:
         if meant
         else ""
     )
+    start = (
+        "; `memshelf memories add` or `memories import` starts a new store at a new path"
+        if reads_only
+        else ""
+    )
     raise StoreFileError(
         path,
-        f"There is no memshelf store at {path}.{hint} Check --store or MEMSHELF_STORE_URL; "
-        "`memshelf memories add` or `memories import` starts a new store at a new path.",
+        f"There is no memshelf store at {path}.{hint} Check --store or MEMSHELF_STORE_URL{start}.",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from memshelf.cli._common import ModelSpec, StoreUrl, UserId, build_settings
+from memshelf.cli._common import ModelSpec, StoreUrl, UserId, build_settings, check_store_file
 
 # Longest an interrupted command spends writing the turn's memories before it exits; the
 # journal keeps whatever is left for the next `memshelf ask` or `chat`.
@@ -93,6 +93,7 @@ def _agent(store: str | None, model: str | None) -> Iterator[tuple[Any, int]]:
     from memshelf.agent import open_agent
 
     settings = build_settings(store, model)
+    check_store_file(settings, reads_only=False)
     with open_agent(settings=settings) as graph:
         yield graph, settings.max_message_chars
 

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from memshelf.cli._common import StoreUrl, build_settings
+from memshelf.cli._common import StoreUrl, build_settings, check_store_file
 from memshelf.config import Settings, redact
 
 _PACKAGES = ["memshelf", "langgraph", "langchain-core", "onnxruntime", "tokenizers", "numpy"]
@@ -28,6 +28,7 @@ def doctor(store: StoreUrl = None) -> None:
     from memshelf.stores import describe, open_store
 
     settings = build_settings(store)
+    check_store_file(settings, reads_only=True)
     typer.echo(f"python          {platform.python_version()} ({platform.machine()})")
     typer.echo(f"sqlite          {sqlite3.sqlite_version}")
     for name in _PACKAGES:

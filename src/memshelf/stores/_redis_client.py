@@ -83,7 +83,13 @@ def connect(
     kwargs["socket_timeout"] = socket_timeout
     kwargs["health_check_interval"] = _HEALTH_CHECK_S  # an idle connection is pinged first
     where = f"Redis at {display_url(url)}"  # host, port, db; user and password as ***
-    client = client_class().from_url(url, **kwargs)
+    try:
+        client = client_class().from_url(url, **kwargs)
+    except ValueError as exc:  # e.g. a port that is not a number; the message holds no secret
+        raise ConfigurationError(
+            f"The Redis URL {display_url(url)} cannot be read: {exc}. Write it as "
+            "redis://[:PASSWORD@]HOST:6379/0."
+        ) from exc
     client.memshelf_where = where  # type: ignore[attr-defined]
     db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
     if db != 0:
