@@ -30,14 +30,21 @@ MAX_ID_CHARS = 256
 _SAFE = re.compile(r"[A-Za-z0-9_-]")
 
 
+# how to pass each kind of id, for the error that says it is missing
+_EXAMPLES = {
+    "user id": "config={'configurable': {'user_id': 'alice'}} or --user alice",
+    "team id": "--team bees (or config={'configurable': {'team_id': 'bees'}})",
+}
+
+
 def encode_label(raw: str, *, what: str = "user id") -> str:
     """Turn any non-empty id into a namespace label that matches only itself."""
     if not isinstance(raw, str):
         raise NamespaceError(f"The {what} must be a string, got {type(raw).__name__}.")
     if not raw.strip():
+        example = _EXAMPLES.get(what, _EXAMPLES["user id"])
         raise MissingUserIdError(
-            f"No {what} given (got {raw!r}). Pass a non-empty {what}, e.g. "
-            "config={'configurable': {'user_id': 'alice'}} or --user alice."
+            f"No {what} given (got {raw!r}). Pass a non-empty {what}, e.g. {example}."
         )
     if len(raw) > MAX_ID_CHARS:
         raise NamespaceError(

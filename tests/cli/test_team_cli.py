@@ -164,3 +164,56 @@ def test_team_ask_with_the_fake_model_runs_end_to_end_on_the_served_corpus(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_verify_refuses_to_undo_a_person_s_rejection_unless_forced(tmp_path: Path) -> None:
+    """`findings reject --why` then `findings verify`: the passing check must not silently
+    bring the finding back (issue 14); --force verifies it again, on the record."""
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, embeddings="fake:64")
+    with serve_corpus() as origin:
+        url = f"{origin}/worker-lifespan.html"
+        doc = Sources.create(settings, allow_origins=[origin]).read(url)
+        with open_store(settings=settings) as store:
+            ev = Evidence(url, LIFESPAN, doc.sha256, doc.fetched_at)
+            key = propose(store, "bees", LIFESPAN, ev, author="researcher")
+            decide(store, "bees", key, "verified", by="verifier", why="quote found (exact)")
+        rejected = run_cli(
+            "findings", "reject", "--team", "bees", key, "--why", "an old page", data=data, **ENV
+        )  # fmt: skip
+        assert rejected.returncode == 0, rejected.stderr
+        verify = ("findings", "verify", "--team", "bees", key, "--model", "fake",
+                  "--allow-local-origin", origin)  # fmt: skip
+        refused = run_cli(*verify, data=data, **ENV)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith(f"error: finding {key} was rejected by cli:"), (
+            refused.stderr
+        )
+        assert refused.stderr.rstrip().endswith(": an old page. Pass --force to verify it again"), (
+            refused.stderr
+        )
+        assert _status(data, key) == "rejected" and refused.stdout == ""
+        forced = run_cli(*verify, "--force", data=data, **ENV)
+        assert forced.returncode == 0, forced.stderr
+        assert forced.stdout.startswith("verified:") and _status(data, key) == "verified"
+
+
+def test_an_empty_team_id_names_the_team_flag(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    listed = run_cli("findings", "list", "--team", "", data=data, **ENV)
+    assert listed.returncode == 2
+    assert "--team bees" in listed.stderr and "--user" not in listed.stderr, listed.stderr
+    ask = run_cli("team", "ask", "--team", " ", "--model", "fake", QUESTION, data=data, **ENV)
+    assert ask.returncode == 2 and "--team bees" in ask.stderr, ask.stderr
+    assert "warning:" not in ask.stderr and ask.stderr.startswith("error: No team id given")
+
+
+def test_findings_list_says_when_a_team_has_none(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    empty = run_cli("findings", "list", "--team", "wasps", data=data, **ENV)
+    assert empty.returncode == 0 and empty.stdout == ""
+    assert empty.stderr.strip() == "No findings for team wasps."
+    narrowed = run_cli(
+        "findings", "list", "--team", "wasps", "--status", "verified", data=data, **ENV
+    )
+    assert narrowed.stderr.strip() == "No verified findings for team wasps."

@@ -332,3 +332,29 @@ def test_a_team_run_over_http_researches_then_reuses(notes_service: Service) -> 
         assert bob.get(f"/v1/teams/{BETA}/findings").json()["total"] == 0
         refused = bob.post(f"/v1/teams/{ALPHA}/ask", json=question)
         assert refused.status_code == 404
+
+
+def test_verify_answers_409_on_a_person_s_rejection_unless_forced(
+    notes_service: Service,
+) -> None:
+    """A rejection made by hand stands: verify answers 409 naming who rejected it and
+    why, and changes nothing; ``?force=true`` verifies it again (issue 14)."""
+    with notes_service.client("alice") as alice:
+        made = _propose(alice, ALPHA, source="note:bees.md")
+        assert _verify(alice, made["key"]).json()["ok"] is True
+        me = alice.get("/v1/me").json()
+        rejected = alice.post(
+            f"/v1/teams/{ALPHA}/findings/{made['key']}/reject", json={"why": "one source only"}
+        )
+        assert rejected.status_code == 200, rejected.text
+        refused = _verify(alice, made["key"])
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            f"finding {made['key']} was rejected by api:{me['key_id']}: one source only. "
+            "Pass ?force=true to verify it again"
+        )
+        assert _ops(alice, made["key"]) == ["propose", "verify", "reject"]  # nothing fetched
+        forced = alice.post(
+            f"/v1/teams/{ALPHA}/findings/{made['key']}/verify", params={"force": "true"}
+        )
+        assert forced.status_code == 200 and forced.json()["finding"]["status"] == "verified"

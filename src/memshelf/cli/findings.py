@@ -47,6 +47,9 @@ def list_cmd(
 
     with _store(store) as opened:
         views = list_team_findings(opened, team, status)
+    if not views:  # on stderr: stdout stays empty for scripts, as `memories list` keeps it
+        which = f"{status} findings" if status else "findings"
+        typer.echo(f"No {which} for team {team}.", err=True)
     for v in views:
         if as_json:
             typer.echo(json.dumps(v.as_dict(), ensure_ascii=False))
@@ -75,12 +78,16 @@ def verify_cmd(
     allow_local_origin: AllowOrigin = None,
     store: StoreUrl = None,
     model: ModelSpec = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Verify again a finding another person rejected."),
+    ] = False,
 ) -> None:
     """Re-run verification: re-read the source, check the quote, judge the claim.
 
     Exit 0 verified, 1 rejected, 2 when the source could not be read (the finding keeps
     its status: an unreachable page says nothing about the claim; the third failed read
-    in a row rejects it, exit 1)."""
+    in a row rejects it, exit 1) or another person rejected it (--force verifies anyway)."""
     from memshelf.llm import chat_model
     from memshelf.ops.findings import verify
     from memshelf.stores import open_store
@@ -92,7 +99,13 @@ def verify_cmd(
     )
     with open_store(settings=settings) as opened:
         verdict = verify(
-            opened, team, key, sources=sources, model=chat_model(settings=settings), by=_actor()
+            opened,
+            team,
+            key,
+            sources=sources,
+            model=chat_model(settings=settings),
+            by=_actor(),
+            force=force,
         )
     typer.echo(f"{'verified' if verdict.ok else 'rejected'}: {verdict.why}")
     if not verdict.ok:

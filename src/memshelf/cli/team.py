@@ -77,9 +77,11 @@ def ask(
     ] = False,
 ) -> None:
     """One question: the team answers from verified findings, researching when it must."""
+    from memshelf.namespaces import team_namespace
     from memshelf.team.demo import show_run
     from memshelf.team.graph import open_team, run_team
 
+    team_namespace(team)  # a bad team id fails here, before any warning about sources
     settings = build_settings(store, model)
     for line in source_warnings(settings, notes, tuple(allow_local_origin or ()), question):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)

@@ -30,11 +30,12 @@ from memshelf.team.findings import (
     search_findings,
 )
 from memshelf.team.sources import NOTE_PREFIX, Sources, local_origin
-from memshelf.team.verify import Verdict, verify_finding
+from memshelf.team.verify import VERIFIER, Verdict, verify_finding
 
 __all__ = [
     "STATUSES",
     "FindingView",
+    "RejectedFindingError",
     "SourceUnreachableError",
     "forget",
     "list_team_findings",
@@ -133,6 +134,31 @@ class SourceUnreachableError(MemshelfError):
         super().__init__(f"could not re-read {url}: {reason.rstrip('.')}. {fix}")
 
 
+class RejectedFindingError(MemshelfError):
+    """A finding someone else rejected, verified again without ``force``: the check
+    passing would silently undo a person's judgement, so it is refused and says whose."""
+
+    def __init__(self, key: str, who: str, why: str, fix: str) -> None:
+        self.key, self.who, self.why = key, who, why
+        super().__init__(f"finding {key} was rejected by {who}: {why.rstrip('.')}. {fix}")
+
+
+def _check_not_rejected(store: BaseStore, team_id: str, key: str, by: str, server: bool) -> None:
+    """Refuse to verify a finding whose latest decision is a person's rejection: one made
+    by hand (`findings reject`, even by ``by`` themself) or by someone other than ``by``
+    (the team's own verifier worker excepted: its rejections are re-checked by design)."""
+    decision = get_finding(store, team_id, key).value.get("decision") or {}
+    who = str(decision.get("by") or "")
+    if decision.get("status") != "rejected":
+        return
+    if not decision.get("by_hand") and who in (by, VERIFIER):
+        return
+    fix = "Pass ?force=true" if server else "Pass --force"
+    raise RejectedFindingError(
+        key, who, str(decision.get("why") or "no reason given"), f"{fix} to verify it again"
+    )
+
+
 def _kept(verdict: Verdict | None) -> str:
     """What happened to the finding, and how many failed reads remain before rejection."""
     if verdict is None or verdict.blocked or verdict.failed_reads == 0:
@@ -199,12 +225,16 @@ def verify(
     model: BaseChatModel,
     by: str,
     server: bool = False,
+    force: bool = False,
 ) -> Verdict:
     """Re-run verification on a finding (re-read its source, check the quote, judge):
     a person cannot mark a claim verified without the evidence passing. A source that
     cannot be read now raises :class:`SourceUnreachableError` and changes nothing but
-    the count of failed reads (the third in a row rejects). ``server``: see
+    the count of failed reads (the third in a row rejects). A finding another person
+    rejected raises :class:`RejectedFindingError` unless ``force``. ``server``: see
     :func:`unreachable_fix`."""
+    if not force:
+        _check_not_rejected(store, team_id, key, by, server)
     verdict = verify_finding(store, team_id, key, sources, model, by=by)
     if verdict.unreachable is not None:
         source = str(get_finding(store, team_id, key).value["evidence"]["source"])
@@ -217,7 +247,16 @@ def reject(store: BaseStore, team_id: str, key: str, *, by: str, why: str) -> Fi
     """Reject a finding by hand, with a reason; it leaves recall and stays in history."""
     if not why.strip():
         raise InvalidInputError("Say why the finding is rejected (--why '...').")
-    decide(store, team_id, key, "rejected", by=by, why=why.strip(), ttl_days=DEFAULT_TTL_DAYS)
+    decide(
+        store,
+        team_id,
+        key,
+        "rejected",
+        by=by,
+        why=why.strip(),
+        ttl_days=DEFAULT_TTL_DAYS,
+        by_hand=True,
+    )
     return FindingView.of(get_finding(store, team_id, key))
 
 

@@ -192,15 +192,20 @@ def decide(
     why: str,
     evidence: Evidence | None = None,
     ttl_days: float | None = DEFAULT_TTL_DAYS,
+    by_hand: bool = False,
 ) -> dict[str, Any]:
     """Settle a finding as verified or rejected, stamped with who, when and why.
-    ``evidence`` replaces the stored one with what the verifier re-read."""
+    ``evidence`` replaces the stored one with what the verifier re-read; ``by_hand``
+    marks a person's own judgement (a rejection a passing check must not undo)."""
     item = get_finding(store, team_id, key)
     before = dict(item.value)
+    decision: dict[str, Any] = {"status": status, "by": by, "at": now_iso(), "why": why}
+    if by_hand:
+        decision["by_hand"] = True
     after: dict[str, Any] = {
         **before,
         "status": status,
-        "decision": {"status": status, "by": by, "at": now_iso(), "why": why},
+        "decision": decision,
         "version": int(before.get("version", 1)) + 1,
     }
     if evidence is not None:

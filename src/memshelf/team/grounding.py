@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from memshelf.memory.guard import sentences, specifics
-from memshelf.team.text import numbers, terms
+from memshelf.team.text import numbers, same_word, stem, terms
+from memshelf.team.text import words as content_words
 from memshelf.team.verify import quote_in
 
 _CITATION = re.compile(r"\s*\[(\d+)\]")
@@ -48,7 +49,8 @@ _EXACT = frozenset(
     )
 ) | {"no", "not", "only"}
 SHARE = 0.75  # of an answer sentence's words that its quote must hold (rewording is allowed)
-# A finding sharing two of the question's words (or all, for a shorter question) is shown
+# A finding sharing two of the question's words (one, for a question of one or two; a
+# word meets its stem or a compound ending with it: "bees" meets "honeybees") is shown
 # to the writer and keeps the supervisor from researching again: "How do honeybees show
 # nestmates the direction of food?" meets "Foragers ... tell their nestmates where food
 # is". Given verbatim as the answer, when no phrased sentence holds, a claim must hold
@@ -169,8 +171,11 @@ def check_answer(
 
 
 def _shared(question: str, claim: str) -> tuple[int, int]:
-    words = set(terms(question, query=True))
-    return len(words & set(terms(claim))), len(words)
+    """(question words the claim holds, question words), a word counted once per stem
+    and met by the claim's same stem or compound (see :func:`same_word`)."""
+    asked = {stem(w): w for w in content_words(question, query=True)}
+    said = set(content_words(claim))
+    return sum(any(same_word(w, c) for c in said) for w in asked.values()), len(asked)
 
 
 def coverage(question: str, claim: str) -> float:
@@ -180,12 +185,14 @@ def coverage(question: str, claim: str) -> float:
 
 
 def related(question: str, findings: Sequence[dict[str, Any]]) -> list[int]:
-    """Indexes of the findings sharing :data:`RELATED_WORDS` of the question's words (all
-    of a shorter question's), most shared first; equal ones keep the findings' order."""
+    """Indexes of the findings sharing :data:`RELATED_WORDS` of the question's words (one,
+    for a question of one or two: "How far do bees forage?" asks about bees foraging, and
+    a finding on foraging is about it), most shared first; equal ones keep the findings'
+    order."""
     scored = []
     for i, f in enumerate(findings):
         shared, total = _shared(question, str(f["claim"]))
-        if shared and shared >= min(RELATED_WORDS, total):
+        if shared and shared >= (1 if total <= RELATED_WORDS else RELATED_WORDS):
             scored.append((shared, i))
     return [i for _, i in sorted(scored, key=lambda s: -s[0])]
 

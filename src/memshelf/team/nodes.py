@@ -38,7 +38,7 @@ from memshelf.team.findings import (
 )
 from memshelf.team.grounding import answering, check_answer, related
 from memshelf.team.grounding import coverage as answer_coverage
-from memshelf.team.sources import Document, Sources
+from memshelf.team.sources import Document, SourceBlocked, Sources, local_origin
 from memshelf.team.state import TeamState
 from memshelf.team.text import terms
 from memshelf.team.verify import VERIFIER, capped, verify_finding
@@ -128,6 +128,17 @@ def _used(hit: Any) -> dict[str, Any]:
         "quote": ev.get("quote"),
         "author": hit.value.get("author"),
     }
+
+
+def _read_fix(source: str, exc: FetchError) -> str | None:
+    """How to let the team read a source its own settings refused (a loopback origin
+    not allowed: the local corpus or search stub the web search pointed at)."""
+    if not isinstance(exc, SourceBlocked):
+        return None
+    local = local_origin(source)
+    if local is None or not local[1]:
+        return None
+    return f"pass --allow-local-origin {local[0]} to let the team read exactly it"
 
 
 def _status(store: BaseStore, team: str, key: str) -> str | None:
@@ -267,7 +278,10 @@ class TeamNodes:
                 doc = self.sources.read(source)
             except FetchError as exc:
                 calls.append({"worker": RESEARCHER, "tool": tool, "arg": source, "ok": False})
-                steps.append(_step(RESEARCHER, "could not read", source=source, why=str(exc)))
+                fix = {"fix": fix} if (fix := _read_fix(source, exc)) else {}
+                steps.append(
+                    _step(RESEARCHER, "could not read", source=source, why=str(exc), **fix)
+                )
                 continue
             calls.append({"worker": RESEARCHER, "tool": tool, "arg": source, "ok": True})
             if is_attack(doc.text):
@@ -463,13 +477,33 @@ class TeamNodes:
             and c.get("ok", True)
             and c["worker"] == RESEARCHER
         ]
+        failed = {
+            s["source"]: s
+            for s in state.get("steps") or []
+            if s.get("worker") == RESEARCHER and s.get("action") == "could not read"
+        }
+        searched = [
+            s["why"]
+            for s in state.get("steps") or []
+            if s.get("worker") == RESEARCHER and s.get("action") == "could not search the web"
+        ]
         if read:
             lines.append(
                 "The team read " + ", ".join(dict.fromkeys(read)) + ", but no sentence in them "
                 "was verified as an answer."
             )
+        elif failed:
+            lines.append(
+                f"The team found {len(failed)} source{'s' if len(failed) > 1 else ''} but "
+                f"could not read {'them' if len(failed) > 1 else 'it'}:"
+            )
+        elif searched:
+            lines.append(f"The team could not search the web: {searched[0]}")
         elif not self.sources.configured:
             lines.append(NO_SOURCES)
         else:
             lines.append("The team's search found no source on it.")
+        for source, step in failed.items():
+            fix = f" To fix: {step['fix']}." if step.get("fix") else ""
+            lines.append(f"- {source}: {str(step['why']).rstrip('.')}.{fix}")
         return "\n".join(lines)

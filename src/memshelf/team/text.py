@@ -77,17 +77,50 @@ def numbers(text: str) -> set[str]:
     return {n for n in found if n is not None}
 
 
-def terms(text: str, *, query: bool = False) -> list[str]:
-    """The text's content words, stemmed, numbers left out. ``query=True`` also drops
-    question phrasing ("how long")."""
+def words(text: str, *, query: bool = False) -> list[str]:
+    """The text's content words as written (lower case), numbers left out.
+    ``query=True`` also drops question phrasing ("how long")."""
     lowered = text.lower()
     if query:
         lowered = _QUESTION_PHRASE.sub(" ", lowered)
     return [
-        stem(t)
-        for t in _WORD.findall(lowered)
-        if t not in STOP and _number(t) is None and len(t) > 1
+        t for t in _WORD.findall(lowered) if t not in STOP and _number(t) is None and len(t) > 1
     ]
+
+
+def terms(text: str, *, query: bool = False) -> list[str]:
+    """The text's content words, stemmed, numbers left out. ``query=True`` also drops
+    question phrasing ("how long")."""
+    return [stem(t) for t in words(text, query=query)]
+
+
+COMPOUND_TAIL = 3  # "bee" in "honeybee": the shortest word a compound may end with
+COMPOUND_HEAD = 3  # and the shortest part before it ("honey"; "see" is not a compound of "e")
+
+
+def _singular(word: str) -> str:
+    w = word[:-2] if word.endswith("'s") else word
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
+        return w[:-1]
+    return w
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two words (as written) name the same thing: one stem ("lives", "living"),
+    or one is a compound ending with the other ("honeybees" and "bees", "queen bee" and
+    "honeybee"), so a question in plain words meets the source's compound. Only for
+    choosing which findings a question is about; what an answer may say is checked
+    against the quote word by word (:mod:`memshelf.team.grounding`)."""
+    if stem(a) == stem(b):
+        return True
+    short, long = sorted((_singular(a.lower()), _singular(b.lower())), key=len)
+    return (
+        len(short) >= COMPOUND_TAIL
+        and len(long) - len(short) >= COMPOUND_HEAD
+        and long.endswith(short)
+    )
 
 
 TITLE_WEIGHT = 2.0  # a word of the title counts three times: the title says what a page is about

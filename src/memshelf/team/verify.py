@@ -231,7 +231,13 @@ def _supersede_contradicted(
     ]
     if not near:
         return
-    clash = [h for h in near if numbers_disagree(claim, str(h.value.get("text", "")))]
+    proposed = str(get_finding(store, team_id, key).value.get("created_at", ""))
+    clash = [
+        h
+        for h in near
+        if _decided_before(h.value, proposed)
+        and numbers_disagree(claim, str(h.value.get("text", "")))
+    ]
     if clash:  # settled in code: a small model often misses a changed number
         for hit in clash:
             supersede(store, team_id, hit.key, key, by=by, ttl_days=ttl_days)
@@ -239,6 +245,14 @@ def _supersede_contradicted(
     op, number = consolidation_decision(capped(model, 24), Fact(claim), near)
     if op == "SUPERSEDE" and number is not None:
         supersede(store, team_id, near[number - 1].key, key, by=by, ttl_days=ttl_days)
+
+
+def _decided_before(value: dict[str, object], proposed: str) -> bool:
+    """Verified before the new finding was proposed: a finding from an earlier run. Two
+    pages read in one run are verified in an arbitrary order, so neither is "newer"."""
+    decision = value.get("decision")
+    at = decision.get("at") if isinstance(decision, dict) else None
+    return bool(at) and bool(proposed) and str(at) < proposed
 
 
 SAME_SUBJECT = 0.5  # of the shorter claim's content words that the other must share

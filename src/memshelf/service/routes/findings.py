@@ -193,16 +193,25 @@ async def show_finding(
     "/findings/{finding_id}/verify",
     response_model=VerdictOut,
     responses={
-        502: {"description": "The source could not be re-read now; the finding is unchanged."}
+        502: {"description": "The source could not be re-read now; the finding is unchanged."},
+        409: {"description": "Another person rejected the finding; ?force=true verifies it."},
     },
 )
 async def verify_finding(
-    team: str, finding_id: str, services: Services, principal: FindingsWrite
+    team: str,
+    finding_id: str,
+    services: Services,
+    principal: FindingsWrite,
+    force: Annotated[
+        bool, Query(description="Verify again a finding another person rejected.")
+    ] = False,
 ) -> dict[str, Any]:
     """Re-run verification: re-read the source, check the quote, judge; verified or
     rejected with the reason (nobody can mark a claim verified by fiat). A source that
     cannot be read now (refused, timeout, DNS, 5xx) answers 502 and changes nothing; the
-    third such answer in a row rejects the finding (200, ok false)."""
+    third such answer in a row rejects the finding (200, ok false). A finding another
+    person rejected answers 409 unless ``?force=true``: a passing check must not
+    silently undo their judgement."""
     team_id = principal.member_of(team)
 
     def verify() -> dict[str, Any]:
@@ -216,6 +225,7 @@ async def verify_finding(
             model=model,
             by=_by(principal),
             server=True,
+            force=force,
         )
         view = ops.show(services.store, team_id, finding_id)[0]
         return {"ok": verdict.ok, "why": verdict.why, "finding": view.as_dict()}
@@ -224,6 +234,8 @@ async def verify_finding(
         return await run_in_threadpool(verify)
     except ops.SourceUnreachableError as exc:  # the source failed, not the claim: 502
         raise HTTPException(502, str(exc)) from exc
+    except ops.RejectedFindingError as exc:  # a person's rejection stands unless forced
+        raise HTTPException(409, str(exc)) from exc
 
 
 @router.post("/findings/{finding_id}/reject", response_model=FindingOut)
