@@ -20,10 +20,10 @@ from memshelf.llm.registry import describe_failure
 from memshelf.memory import ExtractionJob, MemoryWriter, quote_facts, recall
 
 RECALL_WAIT_S = 60.0  # longest a turn waits for the previous turns' memories
+# short and blunt: a small local model ignored a longer, hedged note and invented a name
 PENDING_NOTE = (
-    "Some of the user's latest messages are still being saved to memory and are not in "
-    "the facts above; if the answer depends on something the user said recently in another "
-    "conversation, say you may not have it yet rather than guess."
+    "Some of this user's memories are still being written: if the answer is not in the "
+    "facts above, say you don't know yet. Never guess."
 )
 log = logging.getLogger(__name__)
 

@@ -265,8 +265,9 @@ class BackgroundWriter:
         if self._journal is not None:
             self._guarded(self._journal.record, job)
 
-    def _enqueue(self, job: ExtractionJob) -> None:
-        """Queue a job (submitted, or taken over from a dead writer) unless already seen."""
+    def _enqueue(self, job: ExtractionJob, *, now: bool = False) -> None:
+        """Queue a job (submitted, or taken over from a dead writer) unless already seen;
+        ``now`` skips the debounce (an adopted job has waited long enough)."""
         self._drop_forgotten(job.user_id)  # a status from before a forget starts afresh
         with self._cond:
             ident = (job.user_id, job.thread_id, job.message_id)
@@ -277,7 +278,7 @@ class BackgroundWriter:
                 self._seen.popitem(last=False)
             key = (job.user_id, job.thread_id)
             self._pending.setdefault(key, []).append(job)
-            self._due[key] = time.monotonic() + self.debounce_s
+            self._due[key] = time.monotonic() + (0.0 if now else self.debounce_s)
             status = self._status.setdefault(key, ThreadStatus())
             if status.state != "running":
                 status.state = "pending"
@@ -324,12 +325,17 @@ class BackgroundWriter:
             return any(u == user_id and thread_id in (None, t) for u, t in keys)
 
         deadline = None if timeout is None else time.monotonic() + timeout
+        # jobs adopted from dead writers are pending from the moment this writer starts:
+        # the first sweep queues them, so wait for it before asking what is pending
+        if not self._swept.wait(timeout):
+            return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         with self._cond:
             for key in list(self._due):  # read-your-writes: no need to sit out the debounce
                 if key[0] == user_id and thread_id in (None, key[1]) and key not in self._retry:
                     self._due[key] = min(self._due[key], time.monotonic())
             self._cond.notify_all()
-            if not self._cond.wait_for(lambda: not busy(), timeout):
+            if not self._cond.wait_for(lambda: not busy(), left):
                 return False
         while self.share_status and self._busy_elsewhere(user_id, thread_id):
             if deadline is not None and time.monotonic() >= deadline:
@@ -472,7 +478,7 @@ class BackgroundWriter:
             value = self._guarded(journal.take, namespace, key, owner)
             if value is not None:
                 log.info("Taking over an extraction job of a writer that stopped")
-                self._enqueue(ExtractionJob(**job_fields(value)))
+                self._enqueue(ExtractionJob(**job_fields(value)), now=True)
 
     def _finish(self, jobs: list[ExtractionJob]) -> None:
         if self._journal is not None:
