@@ -370,11 +370,12 @@ _ROWS = [
     Fault(
         "redis-url-unreadable",
         "redis",
-        "a Redis URL whose port is not a number (`redis://:PASSWORD@host:notaport/0`)",
+        "a Redis URL redis-py cannot parse: a port that is not a number, or a raw `/` in "
+        "the password",
         "cannot be read",
         backends="Redis",
-        shown="`error: The Redis URL sha256:… cannot be read: Port could not be cast… Write "
-        "it as redis://[:PASSWORD@]HOST:6379/0.` (exit 2): the secret is never shown",
+        shown="`error: The Redis URL sha256:… cannot be read (is its port a number? …). Write "
+        "it as redis://[:PASSWORD@]HOST:6379/0.` (exit 2): no part of the password is shown",
     ),
     Fault(
         "data-dir-empty",

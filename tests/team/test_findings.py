@@ -3,8 +3,6 @@ SQLite file and the shipped corpus served on 127.0.0.1."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from langgraph.store.base import BaseStore
 
@@ -161,70 +159,6 @@ def test_newer_contradicting_finding_supersedes_the_older(
     assert get_finding(store, TEAM, new).value["supersedes"] == [old]
     assert [h.key for h in search_findings(store, TEAM, "how long does a queen live")] == [new]
     assert finding_history(store, TEAM, old)[-1]["op"] == "supersede"
-
-
-def test_a_changed_number_supersedes_even_when_the_model_says_add(
-    store: BaseStore, sources: Sources, model: ScriptedChatModel, corpus_origin: str
-) -> None:
-    """The real 1.5B model kept "two to five years" and "about six months" both verified;
-    a claim about the same thing with other numbers is settled in code."""
-    old_q = "A queen honeybee usually lives two to five years."
-    new_q = "Contrary to what many books say, a queen honeybee lives only about six months."
-    old = propose(
-        store, TEAM, old_q, _evidence(sources, _page(corpus_origin, "queen"), old_q), author="r"
-    )
-    assert verify_finding(store, TEAM, old, sources, model).ok
-    time.sleep(1.1)  # a later run: times are kept to the second
-    model.structured = _add_always
-    new = propose(
-        store,
-        TEAM,
-        new_q,
-        _evidence(sources, _page(corpus_origin, "queen-myths"), new_q),
-        author="r",
-    )
-    assert verify_finding(store, TEAM, new, sources, model).ok
-    assert get_finding(store, TEAM, old).value["status"] == "superseded"
-    unrelated = "Foragers perform the waggle dance to tell their nestmates where food is."
-    other = propose(
-        store,
-        TEAM,
-        unrelated,
-        _evidence(sources, _page(corpus_origin, "waggle-dance"), unrelated),
-        author="r",
-    )
-    assert verify_finding(store, TEAM, other, sources, model).ok
-    assert get_finding(store, TEAM, new).value["status"] == "verified"
-
-
-def test_two_pages_read_in_one_run_do_not_supersede_each_other_in_code(
-    store: BaseStore, sources: Sources, model: ScriptedChatModel, corpus_origin: str
-) -> None:
-    """Both proposed before either is verified: neither is the newer one."""
-    first_q = "A queen honeybee usually lives two to five years."
-    second_q = "Contrary to what many books say, a queen honeybee lives only about six months."
-    first = propose(
-        store, TEAM, first_q, _evidence(sources, _page(corpus_origin, "queen"), first_q), author="r"
-    )
-    second = propose(
-        store,
-        TEAM,
-        second_q,
-        _evidence(sources, _page(corpus_origin, "queen-myths"), second_q),
-        author="r",
-    )
-    model.structured = _add_always
-    assert verify_finding(store, TEAM, first, sources, model).ok
-    assert verify_finding(store, TEAM, second, sources, model).ok
-    assert get_finding(store, TEAM, first).value["status"] == "verified"
-
-
-def _add_always(messages, schema):  # type: ignore[no-untyped-def]
-    from tests.team.conftest import team_structured
-
-    if schema.__name__ == "Decision":
-        return schema.model_validate({"op": "ADD", "target": None})
-    return team_structured(messages, schema)
 
 
 def _supersede_first(messages, schema):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ def _rejected(store: BaseStore, by: str) -> str:
 
 
 @pytest.mark.parametrize(("rejected_by", "verifier", "refused"), [
-    ("cli:bob", "cli:ana", True),  # someone else's rejection
+    ("cli:bob", "cli:ana", False),  # someone else's verification rejected it: re-checked
     ("verifier", "cli:ana", False),  # the team's verifier worker: re-checked by design
     ("cli:ana", "cli:ana", False),  # ana's own verification run rejected it
 ])  # fmt: skip

@@ -19,7 +19,7 @@ from memshelf.config import Settings
 from memshelf.llm.fake import ScriptedChatModel
 from memshelf.team import build_team, run_team
 from memshelf.team.findings import Cause, Evidence, content_sha256, decide, propose
-from memshelf.team.grounding import coverage, related, supports
+from memshelf.team.grounding import answering, coverage, related, supports
 from memshelf.team.nodes import NO_ANSWER
 from memshelf.team.sources import Sources
 from memshelf.team.text import same_word
@@ -40,7 +40,11 @@ def test_words_meet_by_stem_or_compound() -> None:
 def test_a_plain_word_question_is_related_to_the_compound_finding() -> None:
     assert related("How far do bees forage?", [{"claim": FORAGE}]) == [0]
     assert related("What is the lifespan of a queen bee?", [{"claim": QUEEN}]) == [0]
-    assert coverage("How far do bees forage?", FORAGE) == 1.0
+    # a compound shows the finding to the writer, but never answers a question unread
+    assert coverage("How far do bees forage?", FORAGE) == 0.5
+    elephant = "An elephant has four legs."
+    assert coverage("How many legs does an ant have?", elephant) == 0.5
+    assert answering("How many legs does an ant have?", [{"claim": elephant}]) == []
     # a short question is related on one shared word, a longer one still needs two
     assert related("How far do bees fly?", [{"claim": FORAGE}]) == [0]
     assert related("How long do drones live in winter?", [{"claim": QUEEN}]) == []
@@ -72,10 +76,7 @@ def _writer(text: str) -> ScriptedChatModel:
     ("question", "claim", "draft"),
     [
         ("How far do bees forage?", FORAGE, f"{FORAGE} [1]"),
-        # reworded onto the question's word: dropped, the verified claim is given instead
-        ("How far do bees forage?", FORAGE, "Bees forage within 3 kilometres of the hive [1]."),
         ("What is the lifespan of a queen bee?", QUEEN, f"{QUEEN} [1]"),
-        ("What is the lifespan of a queen bee?", QUEEN, "A queen bee lives 2 to 5 years [1]."),
     ],
 )
 def test_the_team_answers_from_the_compound_finding(

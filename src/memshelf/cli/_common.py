@@ -50,7 +50,7 @@ def check_store_file(settings: Settings, *, reads_only: bool) -> None:
     if path == ":memory:":
         return
     if os.path.lexists(path):
-        if reads_only and os.path.isfile(path) and os.path.getsize(path) == 0:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
             raise StoreFileError(
                 path,
                 f"{path} is empty (0 bytes), not a memshelf store; it was left as it is. Check "

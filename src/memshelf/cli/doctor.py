@@ -28,7 +28,7 @@ def doctor(store: StoreUrl = None) -> None:
     from memshelf.stores import describe, open_store
 
     settings = build_settings(store)
-    check_store_file(settings, reads_only=True)
+    check_store_file(settings, reads_only=False)
     typer.echo(f"python          {platform.python_version()} ({platform.machine()})")
     typer.echo(f"sqlite          {sqlite3.sqlite_version}")
     for name in _PACKAGES:

@@ -30,7 +30,7 @@ from memshelf.team.findings import (
     search_findings,
 )
 from memshelf.team.sources import NOTE_PREFIX, Sources, local_origin
-from memshelf.team.verify import VERIFIER, Verdict, verify_finding
+from memshelf.team.verify import Verdict, verify_finding
 
 __all__ = [
     "STATUSES",
@@ -144,14 +144,14 @@ class RejectedFindingError(MemshelfError):
 
 
 def _check_not_rejected(store: BaseStore, team_id: str, key: str, by: str, server: bool) -> None:
-    """Refuse to verify a finding whose latest decision is a person's rejection: one made
-    by hand (`findings reject`, even by ``by`` themself) or by someone other than ``by``
-    (the team's own verifier worker excepted: its rejections are re-checked by design)."""
+    """Refuse to verify a finding whose latest decision is a person's rejection, made by
+    hand (`findings reject`, even by ``by`` themself). Rejections by a verification (the
+    team's verifier, a failed re-read, anyone's `findings verify`) are re-checked."""
     decision = get_finding(store, team_id, key).value.get("decision") or {}
     who = str(decision.get("by") or "")
     if decision.get("status") != "rejected":
         return
-    if not decision.get("by_hand") and who in (by, VERIFIER):
+    if not decision.get("by_hand"):
         return
     fix = "Pass ?force=true" if server else "Pass --force"
     raise RejectedFindingError(

@@ -85,11 +85,13 @@ def connect(
     where = f"Redis at {display_url(url)}"  # host, port, db; user and password as ***
     try:
         client = client_class().from_url(url, **kwargs)
-    except ValueError as exc:  # e.g. a port that is not a number; the message holds no secret
+    except ValueError:  # e.g. a port that is not a number; the parser's text can hold part
+        # of a password with "/" in it, so neither it nor the exception chain is shown
         raise ConfigurationError(
-            f"The Redis URL {display_url(url)} cannot be read: {exc}. Write it as "
+            f"The Redis URL {display_url(url)} cannot be read (is its port a number? a "
+            "password with / # ? or @ must be percent-encoded). Write it as "
             "redis://[:PASSWORD@]HOST:6379/0."
-        ) from exc
+        ) from None
     client.memshelf_where = where  # type: ignore[attr-defined]
     db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
     if db != 0:

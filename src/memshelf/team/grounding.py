@@ -170,16 +170,22 @@ def check_answer(
     return kept, dropped
 
 
-def _shared(question: str, claim: str) -> tuple[int, int]:
+def _shared(question: str, claim: str, *, compounds: bool = False) -> tuple[int, int]:
     """(question words the claim holds, question words), a word counted once per stem
-    and met by the claim's same stem or compound (see :func:`same_word`)."""
+    and met by the claim's same stem, or with ``compounds`` also by a compound ending
+    with it (see :func:`same_word`)."""
     asked = {stem(w): w for w in content_words(question, query=True)}
     said = set(content_words(claim))
+    if not compounds:
+        stems = {stem(c) for c in said}
+        return sum(s in stems for s in asked), len(asked)
     return sum(any(same_word(w, c) for c in said) for w in asked.values()), len(asked)
 
 
 def coverage(question: str, claim: str) -> float:
-    """Share of the question's words (question phrasing left out) that the claim holds."""
+    """Share of the question's words (question phrasing left out) that the claim holds,
+    by stem only: a compound match ("ant" in "elephant") must never let a claim answer
+    a question unread, only show it to the writer (:func:`related`)."""
     shared, total = _shared(question, claim)
     return shared / total if total else 0.0
 
@@ -191,7 +197,7 @@ def related(question: str, findings: Sequence[dict[str, Any]]) -> list[int]:
     order."""
     scored = []
     for i, f in enumerate(findings):
-        shared, total = _shared(question, str(f["claim"]))
+        shared, total = _shared(question, str(f["claim"]), compounds=True)
         if shared and shared >= (1 if total <= RELATED_WORDS else RELATED_WORDS):
             scored.append((shared, i))
     return [i for _, i in sorted(scored, key=lambda s: -s[0])]

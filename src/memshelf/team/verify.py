@@ -37,7 +37,6 @@ from memshelf.team.findings import (
     supersede,
 )
 from memshelf.team.sources import Document, SourceBlocked, Sources
-from memshelf.team.text import numbers, terms
 
 VERIFIER = "verifier"
 MIN_QUOTE_WORDS = 4
@@ -231,40 +230,6 @@ def _supersede_contradicted(
     ]
     if not near:
         return
-    proposed = str(get_finding(store, team_id, key).value.get("created_at", ""))
-    clash = [
-        h
-        for h in near
-        if _decided_before(h.value, proposed)
-        and numbers_disagree(claim, str(h.value.get("text", "")))
-    ]
-    if clash:  # settled in code: a small model often misses a changed number
-        for hit in clash:
-            supersede(store, team_id, hit.key, key, by=by, ttl_days=ttl_days)
-        return
     op, number = consolidation_decision(capped(model, 24), Fact(claim), near)
     if op == "SUPERSEDE" and number is not None:
         supersede(store, team_id, near[number - 1].key, key, by=by, ttl_days=ttl_days)
-
-
-def _decided_before(value: dict[str, object], proposed: str) -> bool:
-    """Verified before the new finding was proposed: a finding from an earlier run. Two
-    pages read in one run are verified in an arbitrary order, so neither is "newer"."""
-    decision = value.get("decision")
-    at = decision.get("at") if isinstance(decision, dict) else None
-    return bool(at) and bool(proposed) and str(at) < proposed
-
-
-SAME_SUBJECT = 0.5  # of the shorter claim's content words that the other must share
-
-
-def numbers_disagree(claim: str, other: str) -> bool:
-    """Two claims about the same thing (most content words shared) that give it
-    different numbers, none in common: "a queen lives two to five years" against "a
-    queen lives about six months". The newer verified one supersedes the older."""
-    said, said_other = numbers(claim), numbers(other)
-    if not said or not said_other or said & said_other:
-        return False
-    words, words_other = set(terms(claim)), set(terms(other))
-    shared = words & words_other
-    return len(shared) >= 2 and len(shared) >= SAME_SUBJECT * min(len(words), len(words_other))
