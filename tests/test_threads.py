@@ -390,6 +390,8 @@ def _entry_points() -> tuple[set[str], set[str]]:
 THREAD_FUNCTIONS = {
     "memshelf.namespaces.owned_thread_id": "test_owned_thread_ids_are_injective",
     "memshelf.agent.turn.run_turn": "test_same_thread_name_for_two_users_is_two_threads",
+    # run_turn's guard: its config carries the user id, so settling reads the owner's thread
+    "memshelf.agent.turn.guarded_turn": "test_same_thread_name_for_two_users_is_two_threads",
     "memshelf.threads.OwnedCheckpointer.delete_user_thread": "test_odd_ids_on_redis_saver",
     "memshelf.threads.OwnedCheckpointer.adelete_user_thread": "test_async_savers_scope_threads_too",
     "memshelf.ops.threads.thread_messages": "tests/cli/test_threads_cli.py",
@@ -398,6 +400,7 @@ THREAD_FUNCTIONS = {
     "memshelf.cli.agent_cmds.ask": "tests/cli/test_threads_cli.py",
     "memshelf.cli.agent_cmds.chat": "tests/cli/test_threads_cli.py",
     "memshelf.cli.agent_cmds._chat_loop": "tests/cli/test_threads_cli.py",
+    "memshelf.cli.agent_cmds._stream_reply": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.show_cmd": "tests/cli/test_threads_cli.py",
     "memshelf.cli.threads.delete_cmd": "tests/cli/test_threads_cli.py",
     # the LangGraph-compatible threads and runs: every route is called with another
