@@ -3,6 +3,7 @@ kind, and forgetting that leaves no byte behind (SQLite files and Redis)."""
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import threading
 import time
@@ -114,6 +115,38 @@ def test_a_decision_about_an_unrelated_memory_never_overwrites_it(store: SqliteS
     lossy = consolidate(store, model, "u", Fact("My cat is 3 years old"), P)
     assert lossy.op == "ADD"  # an "update" that drops the name Miso would lose it
     assert any("Miso" in i.value["text"] for i in list_facts(store, "u"))
+
+
+def test_an_update_or_noop_sharing_only_the_subject_keeps_both_facts(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Facts about a named person all share the name: a small model's UPDATE or NOOP
+    against a memory that shares nothing else must not lose either fact (eval qa on
+    LoCoMo: "Caroline is up for the challenge!" replaced her counseling plans). The
+    real embedder finds such facts as neighbours; the hashing fake needs the cut-off
+    lowered so that the model, not the cut-off, decides."""
+    module = importlib.import_module("memshelf.memory.consolidate")
+    monkeypatch.setattr(module, "NEIGHBOUR_MIN_SCORE", -1.0)
+    save_fact(store, "u", "Caroline is keen on counseling or working in mental health", P)
+    update = ScriptedChatModel(structured=lambda m, schema: schema(op="UPDATE", target=1))
+    outcome = consolidate(store, update, "u", Fact("Caroline is up for the challenge"), P)
+    assert outcome.op == "ADD" and outcome.by_model
+    texts = {i.value["text"] for i in list_facts(store, "u")}
+    assert "Caroline is keen on counseling or working in mental health" in texts
+    refined = consolidate(
+        store,
+        update,
+        "u",
+        Fact("Caroline is keen on counseling or working in youth mental health"),
+        P,
+    )
+    assert refined.op == "UPDATE"  # a refinement that keeps what it refines still updates
+    noop = ScriptedChatModel(structured=lambda m, schema: schema(op="NOOP", target=1))
+    save_fact(store, "w", "Melanie likes painting", P)
+    kept = consolidate(store, noop, "w", Fact("Melanie painted a lake sunrise last year"), P)
+    assert kept.op == "ADD" and kept.by_model and len(list_facts(store, "w")) == 2
+    again = consolidate(store, noop, "w", Fact("Melanie really likes painting"), P)
+    assert again.op == "NOOP"
 
 
 def test_recall_lists_the_shelf_for_what_do_you_know_and_shows_dates(

@@ -8,8 +8,12 @@ model decides, seeing the neighbours as small integers (models invent store keys
 because contradiction is a judgement, not a similarity threshold. Code then vets the
 decision so a small model cannot lose data: a decision about a memory that shares no
 content word with the fact (and announces no change) becomes ADD, an UPDATE that would
-drop a name or number of the memory it refines becomes ADD, and an UPDATE of a fact
-that says it changed becomes SUPERSEDE, so the old state stays in history.
+drop a name or number of the memory it refines, or most of its other words, becomes
+ADD, a NOOP whose memory says less than half of the new fact becomes ADD, and an
+UPDATE of a fact that says it changed becomes SUPERSEDE, so the old state stays in
+history. (With a 1.5B model, 26 of 40 LoCoMo facts were UPDATEs of memories that
+shared only the person's name: "Caroline is up for the challenge!" replaced
+"Caroline is keen on counseling".)
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from memshelf.memory.guard import (
     announces_replacement,
+    covers,
     same_content,
     shares_content,
     specifics,
@@ -133,6 +138,10 @@ def decide(model: BaseChatModel, fact: Fact, near: list[SearchItem]) -> tuple[Op
         return "SUPERSEDE", decision.target
     if decision.op == "UPDATE" and not specifics(target) <= specifics(fact.text):
         return "ADD", None  # a refinement keeps every name and number of what it refines
+    if decision.op == "UPDATE" and not covers(fact.text, target):
+        return "ADD", None  # ...and most of what it says, not only whom it is about
+    if decision.op == "NOOP" and not covers(target, fact.text):
+        return "ADD", None  # "already known" only when the memory says most of it
     return decision.op, decision.target
 
 

@@ -94,6 +94,9 @@ _FRAMING = frozenset(
     "wants want wanted would like prefers prefer".split()
 )
 GROUNDED_SHARE = 0.6
+# An UPDATE keeps at least this share of the memory it refines; a NOOP's memory says
+# at least this share of the new fact (see ``covers``).
+COVER_SHARE = 0.5
 
 
 def _stems(text: str) -> list[str]:
@@ -136,6 +139,23 @@ def same_content(a: str, b: str) -> bool:
 def shares_content(a: str, b: str) -> bool:
     """Some content word in common (4-letter stems: "smoking" meets "smokes")."""
     return bool({w[:4] for w in _stems(a)} & {w[:4] for w in _stems(b)})
+
+
+def covers(text: str, part: str, share: float = COVER_SHARE) -> bool:
+    """Whether ``text`` says at least ``share`` of what ``part`` says: of ``part``'s
+    content words after its first (the subject, "Caroline" or "The"), the share whose
+    4-letter stems are in ``text``. A subject is in every fact about that person, so
+    it says nothing about whether two facts are the same one."""
+    want = {w[:4] for w in _stems(_without_first_word(part))}
+    if not want:
+        return True
+    have = {w[:4] for w in _stems(text)}
+    return len(want & have) >= share * len(want)
+
+
+def _without_first_word(text: str) -> str:
+    parts = text.strip().split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
 
 
 def specifics(text: str) -> set[str]:
