@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from memshelf.memory.dates import absolute_dates, message_date
 from memshelf.memory.guard import (
     clean_fact,
     content_stems,
@@ -118,11 +119,13 @@ def extract_facts(
 
     ``previous`` is the assistant's message the user answered (so "yes, the second
     one" resolves); ``at`` is when the user wrote (a datetime, or a date as written),
-    for relative dates; ``speaker`` names the user, so facts say "Ana ..." not "The user".
+    for relative dates, which code then makes absolute in the fact's text (see
+    ``memory.dates``); ``speaker`` names the user, so facts say "Ana ..." not "The user".
     """
     if not states_something(message):
         return []
     when = at if isinstance(at, str) else (at or datetime.now(UTC)).date().isoformat()
+    on = message_date(when)
     context = f"(You had said: {previous[-600:]!r})\n" if previous else ""
     if speaker:
         context += f"(The user is {speaker}: write {speaker} instead of 'The user'.)\n"
@@ -138,8 +141,10 @@ def extract_facts(
             continue  # "Ana is Ana.": a name alone says nothing
         if not cleaned or is_attack(cleaned) or not grounded(cleaned, source):
             continue
+        valid_from = _date(item.valid_from)
+        if on is not None:  # after the grounding check: the dates are not in the message
+            cleaned, day = absolute_dates(cleaned, on)
+            valid_from = day.isoformat() if day else valid_from
         kind = item.kind if item.kind in KINDS else KIND_FACT
-        seen.setdefault(
-            cleaned.lower(), Fact(cleaned, kind, _date(item.valid_from), _date(item.valid_to))
-        )
+        seen.setdefault(cleaned.lower(), Fact(cleaned, kind, valid_from, _date(item.valid_to)))
     return list(seen.values())
