@@ -4,12 +4,9 @@ search provider answering malformed JSON. Real HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +15,25 @@ import pytest
 from memshelf.agent.research import FetchError, fetch_text, web_search
 from memshelf.config import Settings
 from memshelf.team.sources import Sources
+from tests._http import QuietHandler, free_port, serving
 from tests.agent.test_research import PUBLIC_IP, FakeNet, serve
 
 
-class Answers(BaseHTTPRequestHandler):
+class Answers(QuietHandler):
     """``GET /<code>`` answers that status; ``POST`` answers the JSON in ``reply``."""
 
     reply: Any = None
 
-    def log_message(self, *args: object) -> None:
-        pass
-
     def do_GET(self) -> None:
-        code = int(self.path.strip("/"))
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"no")
+        self.answer(int(self.path.strip("/")), b"no", "text/plain")
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps(self.reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(200, json.dumps(self.reply).encode(), "application/json")
 
 
-@contextlib.contextmanager
-def answering(reply: Any = None) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("A", (Answers,), {"reply": reply}))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def answering(reply: Any = None) -> AbstractContextManager[str]:
+    return serving(type("A", (Answers,), {"reply": reply}))
 
 
 def _error(url: str, **kwargs: Any) -> FetchError:
@@ -89,9 +66,7 @@ def test_the_source_s_answers_are_permanent() -> None:
 
 
 def test_network_failures_are_temporary(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as s:  # a port nobody listens on: connection refused
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()  # connection refused
     refused = _error(f"http://127.0.0.1:{closed}/page")
     assert refused.temporary
     with serve() as (port, _):

@@ -4,16 +4,14 @@ Each case checks the three promises of an interrupted turn: one ``interrupted:``
 stderr and no traceback; the thread left after the turn (no run half-way, no unanswered
 tool call); the message's fact on the shelf exactly once, with no job left in the
 extraction journal — written before exit, or by the next command after a SIGKILL.
-The model is the ``fake`` provider, patched in the child (``_BLOCKING``) to block where
-the signal should land.
+The model is the ``fake`` provider, patched in the child (:mod:`tests.faults._blocking`)
+to block where the signal should land.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,63 +28,21 @@ from memshelf.llm.fake import ScriptedChatModel
 from memshelf.memory.journal import JOBS_ROOT
 from memshelf.ops.threads import open_threads, thread_messages
 from memshelf.stores import open_store
-from tests.faults._cli import _WITH_CODE, lines, memshelf
+from tests.faults._blocking import asking_until
+from tests.faults._cli import lines, memshelf
 from tests.faults.conftest import USER, cli_settings
 from tests.faults.registry import fault
 
-_BLOCKING = """
-import os, pathlib, time
-import memshelf.llm.fake as fake
-
-def _block(*args, **kwargs):
-    pathlib.Path(os.environ["FAULT_MARK"]).write_text("blocked")
-    time.sleep(600)
-
-def _slow_extract(messages, schema):
-    pathlib.Path(os.environ["FAULT_MARK"]).write_text("extracting")
-    time.sleep(2)  # a slow model: the signal lands while it works
-    return fake._structured(messages, schema)
-
-fake.rule_based_chat_model = lambda: fake.ScriptedChatModel(
-    respond=_block if os.environ["FAULT_AT"] == "answer" else fake._answer_from_facts,
-    structured=_slow_extract if os.environ["FAULT_AT"] == "extract" else fake._structured,
-)
-"""
 FACT = "My sister is called Ada"
 
 
 def _signal_ask(data: Path, tmp_path: Path, at: str, sig: int) -> subprocess.CompletedProcess[str]:
     """``memshelf ask FACT``, sent ``sig`` once the fake model reaches ``at``."""
-    mark = tmp_path / f"mark-{at}-{sig}"
-    env = {
-        **os.environ,
-        "MEMSHELF_DATA_DIR": str(data),
-        "MEMSHELF_EMBEDDINGS": "fake",
-        "FAULT_MARK": str(mark),
-        "FAULT_AT": at,
-    }
-    args = ["ask", "--user", USER, "--thread", "t", "--model", "fake", FACT]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WITH_CODE.format(code=_BLOCKING), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not mark.exists():
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the turn never reached the model"
-            time.sleep(0.05)
+    with asking_until(data, tmp_path, FACT, at) as proc:
         started = time.monotonic()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
         assert time.monotonic() - started < 15, "winding down took longer than its bound"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert "Traceback" not in err, err
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -167,7 +123,7 @@ def test_a_turn_stopped_while_the_model_answers_is_settled_before_exit(
 def test_sigterm_during_extraction_says_so_and_writes_the_fact_once(
     data: Path, tmp_path: Path
 ) -> None:
-    result = _signal_ask(data, tmp_path, "extract", signal.SIGTERM)
+    result = _signal_ask(data, tmp_path, "slow-extract", signal.SIGTERM)
     assert result.returncode == 143, result.stderr
     assert result.stdout.startswith("I don't know anything about you yet.")  # the reply came
     said = result.stderr.splitlines()

@@ -6,69 +6,21 @@ moment and drop a marker file, so the signal lands exactly there.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.faults._cli import _WITH_CODE, lines, memshelf
+from tests.faults._blocking import asking_until
+from tests.faults._cli import lines, memshelf
 from tests.faults.conftest import USER
 from tests.faults.registry import fault
 
-_BLOCKING = """
-import os, pathlib, time
-import memshelf.llm.fake as fake
-
-def _block(*args, **kwargs):
-    pathlib.Path(os.environ["FAULT_MARK"]).write_text("blocked")
-    time.sleep(600)
-
-def _slow_extract(messages, schema):
-    pathlib.Path(os.environ["FAULT_MARK"]).write_text("extracting")
-    time.sleep(2)  # a slow model: the signal lands while it works
-    return fake._structured(messages, schema)
-
-fake.rule_based_chat_model = lambda: fake.ScriptedChatModel(
-    respond=_block if os.environ["FAULT_AT"] == "answer" else fake._answer_from_facts,
-    structured={"extract": _block, "slow-extract": _slow_extract}.get(
-        os.environ["FAULT_AT"], fake._structured
-    ),
-)
-"""
-
 
 def _ask_and_signal(data: Path, tmp_path: Path, message: str, at: str, sig: int) -> None:
-    mark = tmp_path / f"mark-{at}-{sig}"
-    env = {
-        **os.environ,
-        "MEMSHELF_DATA_DIR": str(data),
-        "MEMSHELF_EMBEDDINGS": "fake",
-        "FAULT_MARK": str(mark),
-        "FAULT_AT": at,
-    }
-    args = ["ask", "--user", USER, "--thread", "t", "--model", "fake", message]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WITH_CODE.format(code=_BLOCKING), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not mark.exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the turn never reached the model"
-            time.sleep(0.05)
+    with asking_until(data, tmp_path, message, at) as proc:
         proc.send_signal(sig)
         proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # SIGKILL ends it where it stands; SIGTERM unwinds it (exit 128 + 15), closing what it opened
     assert proc.returncode == (-sig if sig == signal.SIGKILL else 128 + sig)
 

@@ -37,7 +37,7 @@ def _answer(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
 
 
 def team_fake_model() -> ScriptedChatModel:
-    return ScriptedChatModel(respond=_answer, structured=team_structured)
+    return ScriptedChatModel(respond=_answer, structured=fake_structured)
 
 
 @pytest.fixture

@@ -6,10 +6,6 @@ Real sockets on 127.0.0.1 and a real SQLite file."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,63 +14,17 @@ from langgraph.store.base import BaseStore
 from memshelf.config import Settings
 from memshelf.llm.fake import ScriptedChatModel
 from memshelf.ops import findings as ops
-from memshelf.team.findings import (
-    Evidence,
-    failed_reads,
-    finding_history,
-    get_finding,
-    propose,
-)
+from memshelf.team.findings import failed_reads, finding_history, get_finding
 from memshelf.team.sources import Sources
 from memshelf.team.verify import verify_finding
-
-TEAM = "bees"
-QUOTE = "In summer a worker honeybee lives about five to six weeks."
-PAGE = f"<html><body><p>{QUOTE}</p></body></html>".encode()
-
-
-@contextmanager
-def _flaky() -> Iterator[tuple[str, list[int]]]:
-    """A loopback page holding QUOTE; while ``status[0]`` is not 200 it answers that."""
-    status = [200]
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-        def do_GET(self) -> None:
-            body = PAGE if status[0] == 200 else b""
-            self.send_response(status[0])
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", status
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def _finding(store: BaseStore, sources: Sources, source: str) -> str:
-    doc = sources.read(source)
-    evidence = Evidence(doc.source, QUOTE, doc.sha256, doc.fetched_at)
-    return propose(store, TEAM, QUOTE, evidence, author="researcher")
+from tests.team._quoted import QUOTE, TEAM, propose_quote, verified_quote
 
 
 def test_three_failed_reads_in_a_row_reject_and_a_read_resets_the_count(
     store: BaseStore, model: ScriptedChatModel, tmp_path: Path
 ) -> None:
-    with _flaky() as (origin, status):
-        sources = Sources.create(Settings(data_dir=tmp_path / "d"), allow_origins=[origin])
-        key = _finding(store, sources, f"{origin}/page")
-        assert verify_finding(store, TEAM, key, sources, model).ok
-        status[0] = 503
+    with verified_quote(store, model, tmp_path) as (origin, page, sources, key):
+        page.status = 503
         for tried in (1, 2):  # 503, 503: kept, and the message counts down
             with pytest.raises(ops.SourceUnreachableError) as raised:
                 ops.verify(store, TEAM, key, sources=sources, model=model, by="cli:ana")
@@ -82,10 +32,10 @@ def test_three_failed_reads_in_a_row_reject_and_a_read_resets_the_count(
                 raised.value
             )
             assert get_finding(store, TEAM, key).value["status"] == "verified"
-        status[0] = 200  # read again: the count starts over
+        page.status = 200  # read again: the count starts over
         assert verify_finding(store, TEAM, key, sources, model).ok
         assert failed_reads(store, TEAM, key) == 0
-        status[0] = 429
+        page.status = 429
         for tried in (1, 2):
             verdict = verify_finding(store, TEAM, key, sources, model)
             assert verdict.unreachable and verdict.failed_reads == tried
@@ -109,7 +59,7 @@ def test_a_missing_notes_folder_is_never_counted(
     notes.mkdir()
     (notes / "log.md").write_text(f"{QUOTE}\n")
     settings = Settings(data_dir=tmp_path / "d")
-    key = _finding(store, Sources.create(settings, notes_dir=notes), "note:log.md")
+    key = propose_quote(store, Sources.create(settings, notes_dir=notes), "note:log.md")
     moved = Sources.create(settings, notes_dir=tmp_path / "moved-away")
     for _ in range(4):
         with pytest.raises(ops.SourceUnreachableError, match="--notes") as raised:
@@ -126,7 +76,7 @@ def test_a_deleted_note_rejects_like_a_404(
     notes.mkdir()
     (notes / "log.md").write_text(f"{QUOTE}\n")
     sources = Sources.create(Settings(data_dir=tmp_path / "d"), notes_dir=notes)
-    key = _finding(store, sources, "note:log.md")
+    key = propose_quote(store, sources, "note:log.md")
     assert verify_finding(store, TEAM, key, sources, model).ok
     (notes / "log.md").unlink()  # the folder is there; the note is gone
     verdict = ops.verify(store, TEAM, key, sources=sources, model=model, by="cli:ana")

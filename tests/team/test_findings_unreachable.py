@@ -10,11 +10,6 @@ and a server that answers 503.
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,6 +31,7 @@ from memshelf.team.findings import (
 )
 from memshelf.team.sources import Sources
 from memshelf.team.verify import verify_finding
+from tests._http import Page, free_port, serving_page
 
 TEAM = "bees"
 LIFESPAN = "In summer a worker honeybee lives about five to six weeks."
@@ -48,30 +44,6 @@ def _verified(store: BaseStore, sources: Sources, url: str, model: ScriptedChatM
     key = propose(store, TEAM, LIFESPAN, evidence, author="researcher")
     assert verify_finding(store, TEAM, key, sources, model).ok
     return key
-
-
-@contextmanager
-def _answering(status: int) -> Iterator[str]:
-    """A loopback server that answers every GET with ``status``; yields its origin."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -138,7 +110,7 @@ def test_a_5xx_is_unreachable_but_a_404_rejects(
         assert verdict.unreachable is None and "404" in verdict.why  # read, and gone
         assert get_finding(store, TEAM, gone).value["status"] == "rejected"
 
-    with _answering(503) as failing:
+    with serving_page(Page(kind=None, status=503)) as failing:
         value = dict(get_finding(store, TEAM, key).value)
         busy = Sources.create(_settings(tmp_path), allow_origins=[failing])
         moved = {**value["evidence"], "source": f"{failing}/worker-lifespan.html"}
@@ -167,19 +139,13 @@ def test_a_note_without_its_folder_says_notes(
     assert model.calls == []  # nothing was judged
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_demo_findings_verify_again_once_the_corpus_is_served_on_its_port(
     tmp_path: Path, model: ScriptedChatModel
 ) -> None:
     """The demo serves the corpus on a fixed port so its findings stay verifiable: gone
     with the demo they are unreachable (status kept), served there again they verify."""
     settings = Settings(data_dir=tmp_path / "data", embeddings="fake:64")
-    port = _free_port()
+    port = free_port()
     lines: list[str] = []
     assert run_demo(settings, lines.append, model=model, port=port)
     origin = f"http://127.0.0.1:{port}"
