@@ -8,11 +8,13 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
+from langgraph.store.base import SearchItem
 
 from memshelf.embeddings import FakeEmbedder
 from memshelf.errors import NotFoundError
@@ -31,11 +33,13 @@ from memshelf.memory import (
     restore_fact,
     save_fact,
 )
+from memshelf.memory.consolidate import decide
 from memshelf.memory.recall import asks_about_me
 from memshelf.memory.shelf import memory_ttl
 from memshelf.stores.sqlite import SqliteStore
 
 P = Provenance(thread_id="t1", message_id="m1", source="extraction", model="fake")
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -147,6 +151,69 @@ def test_an_update_or_noop_sharing_only_the_subject_keeps_both_facts(
     assert kept.op == "ADD" and kept.by_model and len(list_facts(store, "w")) == 2
     again = consolidate(store, noop, "w", Fact("Melanie really likes painting"), P)
     assert again.op == "NOOP"
+
+
+@pytest.mark.parametrize(
+    ("memory", "fact", "op", "want"),
+    [
+        # one shared verb of a two-word memory is not "most of it"
+        ("Melanie likes painting", "Melanie likes camping", "UPDATE", "ADD"),
+        ("Melanie likes painting", "Melanie likes camping", "NOOP", "ADD"),
+        ("Caroline loves painting", "Caroline loves the challenge", "UPDATE", "ADD"),
+        # a change word does not turn an UPDATE of an unrelated fact about the same person
+        # into a SUPERSEDE (the model's own SUPERSEDE of it still stands: "switched to Linux")
+        ("Caroline is keen on counseling", "Caroline left the party early", "UPDATE", "ADD"),
+        # facts about different named subjects never replace each other
+        ("Caroline is keen on counseling", "Melanie stopped by the bakery", "SUPERSEDE", "ADD"),
+        (
+            "Rust is the user's favourite language",
+            "Go is the user's favourite language",
+            "NOOP",
+            "ADD",
+        ),
+        # a shared date is not shared content
+        (
+            "Caroline went to a support group on 2023-05-07.",
+            "Caroline bought a guitar on 2023-05-07.",
+            "NOOP",
+            "ADD",
+        ),
+        (
+            "Caroline went to a support group on 2023-05-07.",
+            "Caroline bought a guitar on 2023-05-07.",
+            "UPDATE",
+            "ADD",
+        ),
+        # a NOOP's memory holds the fact's names
+        ("The user lives in Stockholm.", "The user lives in Stockport.", "NOOP", "ADD"),
+        # what still goes through
+        (
+            "The user plays the cello",
+            "The user plays the cello in a community orchestra",
+            "UPDATE",
+            "UPDATE",
+        ),
+        ("The user has a bike.", "The user has a red Trek road bike.", "UPDATE", "UPDATE"),
+        ("I deploy on Fly.io", "I moved my apps off Fly.io to Render", "UPDATE", "SUPERSEDE"),
+        (
+            "The user rents a flat in Leeds.",
+            "The user bought a house in York and left Leeds.",
+            "SUPERSEDE",
+            "SUPERSEDE",
+        ),
+        ("The user uses Windows.", "The user switched to Linux.", "SUPERSEDE", "SUPERSEDE"),
+        (
+            "The user likes dark roast coffee.",
+            "The user really likes dark roast coffee.",
+            "NOOP",
+            "NOOP",
+        ),
+    ],
+)
+def test_code_vets_the_models_decision(memory: str, fact: str, op: str, want: str) -> None:
+    model = ScriptedChatModel(structured=lambda m, schema: schema(op=op, target=1))
+    near = [SearchItem(("memories", "u"), "k", {"text": memory}, NOW, NOW, 0.9)]
+    assert decide(model, Fact(fact), near)[0] == want
 
 
 def test_recall_lists_the_shelf_for_what_do_you_know_and_shows_dates(

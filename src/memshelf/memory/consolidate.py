@@ -6,11 +6,12 @@ or a change: the old memory is kept, marked ``superseded`` with ``invalid_at`` a
 duplicates, and facts with no close neighbour, are settled in code; otherwise the
 model decides, seeing the neighbours as small integers (models invent store keys),
 because contradiction is a judgement, not a similarity threshold. Code then vets the
-decision so a small model cannot lose data: a decision about a memory that shares no
-content word with the fact (and announces no change) becomes ADD, an UPDATE that would
+decision so a small model cannot lose data: a decision between facts opening with
+different names, or about a memory that shares no content word with the fact besides
+its subject and dates (and announces no change), becomes ADD; an UPDATE that would
 drop a name or number of the memory it refines, or most of its other words, becomes
-ADD, a NOOP whose memory says less than half of the new fact becomes ADD, and an
-UPDATE of a fact that says it changed becomes SUPERSEDE, so the old state stays in
+ADD; a NOOP whose memory lacks the fact's names or most of its words becomes ADD; and
+an UPDATE of a fact that says it changed becomes SUPERSEDE, so the old state stays in
 history. (With a 1.5B model, 26 of 40 LoCoMo facts were UPDATEs of memories that
 shared only the person's name: "Caroline is up for the challenge!" replaced
 "Caroline is keen on counseling".)
@@ -32,6 +33,7 @@ from memshelf.memory.guard import (
     announces_replacement,
     covers,
     same_content,
+    same_subject,
     shares_content,
     specifics,
 )
@@ -128,19 +130,24 @@ def decide(model: BaseChatModel, fact: Fact, near: list[SearchItem]) -> tuple[Op
     if decision.target is None or not 1 <= decision.target <= len(near):
         return "ADD", None  # a decision about a memory that was not shown: keep the fact
     target = str(near[decision.target - 1].value.get("text", ""))
-    if not shares_content(fact.text, target) and not (
+    if not same_subject(fact.text, target):
+        return "ADD", None  # facts about two different named things never replace each other
+    if not shares_content(fact.text, target, skip_subject=True) and not (
         decision.op == "SUPERSEDE" and announces_replacement(fact.text)
     ):
-        return "ADD", None  # no word in common and no change announced: not the same fact
-    if decision.op == "UPDATE" and announces_replacement(fact.text):
-        # the model judged them the same fact; a fact that says it changed replaces the
-        # old one rather than refining it, so the old one is kept as superseded
-        return "SUPERSEDE", decision.target
-    if decision.op == "UPDATE" and not specifics(target) <= specifics(fact.text):
-        return "ADD", None  # a refinement keeps every name and number of what it refines
-    if decision.op == "UPDATE" and not covers(fact.text, target):
-        return "ADD", None  # ...and most of what it says, not only whom it is about
-    if decision.op == "NOOP" and not covers(target, fact.text):
+        return "ADD", None  # nothing in common but whom it is about, and no change announced
+    if decision.op == "UPDATE":
+        if not specifics(target) <= specifics(fact.text):
+            return "ADD", None  # a refinement keeps every name and number of what it refines
+        if not covers(fact.text, target):
+            return "ADD", None  # ...and most of what it says
+        if announces_replacement(fact.text):
+            # the model judged them the same fact; a fact that says it changed replaces
+            # the old one rather than refining it, so the old one is kept as superseded
+            return "SUPERSEDE", decision.target
+    if decision.op == "NOOP" and not (
+        specifics(fact.text) <= specifics(target) and covers(target, fact.text)
+    ):
         return "ADD", None  # "already known" only when the memory says most of it
     return decision.op, decision.target
 

@@ -5,7 +5,7 @@ is wrong by the next morning. Small local models copy such words into the fact
 and, asked for the date, give the message's own. So code rewrites them, in English:
 "yesterday" -> "on 2023-05-07", "last Saturday" -> "on 2023-05-20", "last year" ->
 "in 2022", "next month" -> "in June 2023", "3 days ago" -> "on 2023-05-05". The day
-an expression names (when it names one day) becomes the fact's ``valid_from``.
+an expression names (when it names one day, as a start) is the event's ``valid_from``.
 Phrases that name no definite time ("recently", "on Saturday") are left alone, and so
 are possessives and parts ("last year's trip", "the last week of term").
 """
@@ -31,23 +31,27 @@ _MONTH_DAY_YEAR = re.compile(r"\b([A-Za-z]+) (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})
 _COUNT = r"(\d{1,2}|a couple of|an?|one|two|three|four|five|six|seven|eight|nine|ten)"
 _WEEKDAY = "|".join(_WEEKDAYS)
 _RELATIVE = re.compile(
-    rf"\b(?:(?P<prep>since|until|till|from|before|after|by|on|in|during) )?(?:"
+    rf"\b(?:(?P<prep>since|until|till|from|before|after|by|for|on|in|during) )?(?:"
     r"(?P<dby>the day before yesterday)|(?P<dat>the day after tomorrow)|"
-    r"(?P<day>yesterday|today|tonight|tomorrow)|"
+    r"(?P<day>yesterday|today|tonight|tomorrow)(?: (?P<part>morning|afternoon|evening|night))?|"
     rf"(?:last|this past) (?P<last_wd>{_WEEKDAY})|next (?P<next_wd>{_WEEKDAY})|"
     r"(?P<last_p>last|next|this past|this) (?P<period>week|weekend|month|year)|"
-    rf"(?P<ago_n>{_COUNT}) (?P<ago_unit>day|week|month|year)s? ago|"
-    rf"in (?P<in_n>{_COUNT}) (?P<in_unit>day|week|month|year)s?(?! ago)"
-    r")\b(?!['\u2019]s\b| of\b)",  # "last year's trip", "the last week of June": not a date
+    rf"(?P<ago_n>{_COUNT}) (?P<ago_unit>day|week|month|year)s? ago"
+    # not a date: "last year's trip", "the last week of June", "Yesterday was fun"
+    r")\b(?!['\u2019]s\b| of\b| (?:was|is|has|had|will|were)\b)",
     re.IGNORECASE,
 )
+# "the last week" and "every last Saturday" are spans and habits; "than yesterday" a
+# comparison: no date is meant.
+_NOT_A_DATE_BEFORE = re.compile(r"\b(the|every|each|than|any|all)\s+$", re.IGNORECASE)
 _DAY_OFFSETS = {
     "the day before yesterday": -2,
     "yesterday": -1,
     "tomorrow": 1,
     "the day after tomorrow": 2,
 }
-_POINT_PREPOSITIONS = {"since", "until", "till", "from", "before", "after", "by"}
+_POINT_PREPOSITIONS = {"since", "until", "till", "from", "before", "after", "by", "for"}
+_END_PREPOSITIONS = {"until", "till", "by", "before"}
 
 
 def message_date(at: datetime | date | str | None) -> date | None:
@@ -92,9 +96,9 @@ def _resolve(m: re.Match[str], on: date) -> tuple[str, date | None]:
     """The absolute wording for one relative expression, and the day it names (if one)."""
     if m["dby"] or m["dat"] or m["day"]:
         word = "the day before yesterday" if m["dby"] else (m["dat"] or m["day"]).lower()
-        offset = _DAY_OFFSETS.get(word, 0)
-        day = on + timedelta(days=offset)
-        return day.isoformat(), day
+        day = on + timedelta(days=_DAY_OFFSETS.get(word, 0))
+        part = (m["part"] or "").lower()
+        return (f"the {part} of {day.isoformat()}" if part else day.isoformat()), day
     if m["last_wd"]:
         back = (on.weekday() - _WEEKDAYS[m["last_wd"].lower()]) % 7 or 7
         day = on - timedelta(days=back)
@@ -112,34 +116,39 @@ def _resolve(m: re.Match[str], on: date) -> tuple[str, date | None]:
             return _month_text(_shift_months(on, step)), None
         relation = {-1: "before", 0: "of", 1: "after"}[step]
         return f"the {period} {relation} {on.isoformat()}", None
-    n = _count(m["ago_n"] or m["in_n"])
-    sign = -1 if m["ago_n"] else 1
-    unit = (m["ago_unit"] or m["in_unit"]).lower()
+    n = _count(m["ago_n"])
+    unit = m["ago_unit"].lower()
     if unit == "day":
-        day = on + timedelta(days=sign * n)
+        day = on - timedelta(days=n)
         return day.isoformat(), day
     if unit == "week":
-        day = on + timedelta(weeks=sign * n)
-        return f"the week of {day.isoformat()}", None
+        return f"the week of {(on - timedelta(weeks=n)).isoformat()}", None
     if unit == "month":
-        return _month_text(_shift_months(on, sign * n)), None
-    return str(on.year + sign * n), None
+        return _month_text(_shift_months(on, -n)), None
+    return str(on.year - n), None
 
 
 def absolute_dates(text: str, on: date) -> tuple[str, date | None]:
     """``text`` with its relative dates made absolute as of ``on``, and the first day
-    one of them names (None when none names a single day)."""
+    one of them names as a start or a time (None when none does: "until tomorrow"
+    names an end)."""
     first: list[date] = []
 
     def replace(m: re.Match[str]) -> str:
+        at_start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", "!", "?"))
+        if (not at_start and m.group(0)[:1].isupper()) or _NOT_A_DATE_BEFORE.search(
+            text[: m.start()]
+        ):
+            return m.group(0)  # a title ("Yesterday" by the Beatles), a span or a habit
         wording, day = _resolve(m, on)
-        if day is not None and not first:
+        prep = (m["prep"] or "").lower()
+        if day is not None and not first and prep not in _END_PREPOSITIONS:
             first.append(day)
-        prep = m["prep"]
-        if prep and prep.lower() in _POINT_PREPOSITIONS:
-            return f"{prep} {wording}"
-        lead = "on" if day is not None or "weekend" in wording else "in"
-        out = f"{lead} {wording}"
-        return out[0].upper() + out[1:] if m.start() == 0 else out
+        if prep in _POINT_PREPOSITIONS:
+            out = f"{m['prep']} {wording}"
+        else:
+            lead = "on" if day is not None or "weekend" in wording else "in"
+            out = f"{lead} {wording}"
+        return out[0].upper() + out[1:] if at_start else out
 
     return _RELATIVE.sub(replace, text), (first[0] if first else None)

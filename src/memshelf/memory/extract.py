@@ -12,7 +12,7 @@ occur in the message) and must not read as an instruction to the system.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from memshelf.memory.dates import absolute_dates, message_date
 from memshelf.memory.guard import (
+    MAX_FACT_CHARS,
     clean_fact,
     content_stems,
     grounded,
@@ -85,6 +86,7 @@ _SELF = re.compile(
     re.IGNORECASE,
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATED_KINDS = frozenset({"event", "plan"})  # the kinds the prompt gives valid_from
 
 
 def states_something(message: str) -> bool:
@@ -105,6 +107,18 @@ def _named(text: str, speaker: str) -> str:
 
 def _date(value: str | None) -> str | None:
     return value if value and _DATE.match(value.strip()) else None
+
+
+def _dated(text: str, kind: str, valid_from: str | None, on: date) -> tuple[str, str | None]:
+    """The fact with its relative dates made absolute (unless that makes it too long),
+    and an event's or plan's ``valid_from``: the day its text names, when the model
+    gave none or only the message's own date (what small models do)."""
+    rewritten, day = absolute_dates(text, on)
+    if len(rewritten) > MAX_FACT_CHARS:
+        return text, valid_from
+    if day is not None and kind in DATED_KINDS and valid_from in (None, on.isoformat()):
+        valid_from = day.isoformat()
+    return rewritten, valid_from
 
 
 def extract_facts(
@@ -134,6 +148,8 @@ def extract_facts(
     result = extractor.invoke([SystemMessage(EXTRACT_SYSTEM), HumanMessage(prompt)])
     parsed = result if isinstance(result, ExtractedFacts) else ExtractedFacts.model_validate(result)
     source = f"{previous or ''} {speaker or ''} {message}"
+    if on is not None:  # a model that works out "yesterday" itself is grounded too
+        source += " " + absolute_dates(message, on)[0]
     seen: dict[str, Fact] = {}
     for item in parsed.facts:
         cleaned = clean_fact(_named(item.text, speaker) if speaker else item.text)
@@ -141,10 +157,9 @@ def extract_facts(
             continue  # "Ana is Ana.": a name alone says nothing
         if not cleaned or is_attack(cleaned) or not grounded(cleaned, source):
             continue
-        valid_from = _date(item.valid_from)
-        if on is not None:  # after the grounding check: the dates are not in the message
-            cleaned, day = absolute_dates(cleaned, on)
-            valid_from = day.isoformat() if day else valid_from
         kind = item.kind if item.kind in KINDS else KIND_FACT
+        valid_from = _date(item.valid_from)
+        if on is not None:
+            cleaned, valid_from = _dated(cleaned, kind, valid_from, on)
         seen.setdefault(cleaned.lower(), Fact(cleaned, kind, valid_from, _date(item.valid_to)))
     return list(seen.values())

@@ -136,32 +136,54 @@ def same_content(a: str, b: str) -> bool:
     return bool(words_a) and words_a == words_b and specifics(a) == specifics(b)
 
 
-def shares_content(a: str, b: str) -> bool:
-    """Some content word in common (4-letter stems: "smoking" meets "smokes")."""
-    return bool({w[:4] for w in _stems(a)} & {w[:4] for w in _stems(b)})
+def shares_content(a: str, b: str, *, skip_subject: bool = False) -> bool:
+    """Some content word in common (4-letter stems: "smoking" meets "smokes"); with
+    ``skip_subject``, other than each text's first word and numbers (a person's name
+    and a date are in many facts about other things)."""
+    return bool(_cover_stems(a, skip_subject) & _cover_stems(b, skip_subject))
 
 
 def covers(text: str, part: str, share: float = COVER_SHARE) -> bool:
-    """Whether ``text`` says at least ``share`` of what ``part`` says: of ``part``'s
-    content words after its first (the subject, "Caroline" or "The"), the share whose
-    4-letter stems are in ``text``. A subject is in every fact about that person, so
-    it says nothing about whether two facts are the same one."""
-    want = {w[:4] for w in _stems(_without_first_word(part))}
+    """Whether ``text`` says most of what ``part`` says: more than ``share`` of
+    ``part``'s content words (4-letter stems; not its first word, the subject, nor
+    numbers) are in ``text``. A subject is in every fact about that person, and a date
+    in every fact of that day, so neither says two facts are the same one."""
+    want = _cover_stems(part, skip_subject=True)
     if not want:
         return True
-    have = {w[:4] for w in _stems(text)}
-    return len(want & have) >= share * len(want)
+    return len(want & _cover_stems(text, skip_subject=False)) > share * len(want)
 
 
-def _without_first_word(text: str) -> str:
-    parts = text.strip().split(maxsplit=1)
-    return parts[1] if len(parts) > 1 else ""
+def same_subject(a: str, b: str) -> bool:
+    """False when both texts open with a different capitalised name ("Caroline ...",
+    "Melanie ..."; "Rust is ...", "Go is ..."): facts about different things."""
+    first_a, first_b = _subject(a), _subject(b)
+    return first_a is None or first_b is None or first_a == first_b
+
+
+def _subject(text: str) -> str | None:
+    words = text.strip().split(maxsplit=1)
+    if not words or not words[0][:1].isupper():
+        return None
+    word = words[0].lower().removesuffix("'s").removesuffix("\u2019s").strip(".,:;!?")
+    return None if word in _FRAMING or word in _OPENERS else word
+
+
+_OPENERS = frozenset("our we you your yes no today yesterday last next this".split())
+
+
+def _cover_stems(text: str, skip_subject: bool) -> set[str]:
+    """4-letter stems of the content words, without numbers (and the first word)."""
+    if skip_subject:
+        parts = text.strip().split(maxsplit=1)
+        text = parts[1] if len(parts) > 1 else ""
+    return {w[:4] for w in _stems(text) if not w.isdigit()}
 
 
 def specifics(text: str) -> set[str]:
-    """Numbers and names in a text (not its first word), lower-cased."""
+    """Numbers and names in a text (not its first word, nor "I"), lower-cased."""
     first = {m.group(2) for m in _SENTENCE_START.finditer(text)}
-    return {t.lower().rstrip(".") for t in _SPECIFIC.findall(text) if t not in first}
+    return {t.lower().rstrip(".") for t in _SPECIFIC.findall(text) if t not in first | {"I"}}
 
 
 def content_stems(text: str) -> frozenset[str]:
