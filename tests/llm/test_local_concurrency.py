@@ -115,6 +115,11 @@ class FakeLlama:
             self._leave()
 
 
+class _NoCache:
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+
+
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeLlamas:
     """``llama_cpp`` replaced by the fake, and an empty model cache for this test."""
@@ -122,7 +127,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeLlamas:
     module = types.ModuleType("llama_cpp")
     module.Llama = behaviour  # type: ignore[attr-defined]
     cache_module = types.ModuleType("llama_cpp.llama_cache")
-    cache_module.LlamaRAMCache = lambda capacity_bytes: None  # type: ignore[attr-defined]
+    cache_module.LlamaRAMCache = _NoCache  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "llama_cpp", module)
     monkeypatch.setitem(sys.modules, "llama_cpp.llama_cache", cache_module)
     monkeypatch.setattr(local_module, "_MODELS", {})
@@ -276,3 +281,24 @@ def test_real_model_answers_after_an_abandoned_stream() -> None:
     finally:
         held.close()
     assert all("fly" in str(a.content).lower() for a in answers)
+
+
+def test_the_prompt_cache_counts_the_logits_each_state_carries() -> None:
+    """Each saved llama.cpp state holds a copy of the logits buffer (311 MB with the
+    local model), which ``LlamaRAMCache`` leaves out of its size: RSS grew past 8 GB
+    in ``eval qa``. The cache must stay within its capacity counting every byte."""
+    import numpy as np
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    class State:
+        def __init__(self) -> None:
+            self.llama_state_size = 1_000
+            self.scores = np.zeros((64, 1_000), dtype=np.single)  # 256 kB
+            self.input_ids = np.zeros(64, dtype=np.intc)
+
+    cache = local_module.prompt_cache(LlamaRAMCache, capacity_bytes=1_000_000)
+    for i in range(10):
+        cache[[i, i + 1]] = State()
+    assert 0 < cache.cache_size <= 1_000_000
+    assert len(cache.cache_state) == 3  # 3 x ~257 kB fit, the 4th would not
+    assert [i + 1 for i in range(7, 10)] == [key[1] for key in cache.cache_state]

@@ -63,7 +63,7 @@ _LOAD_LOCK = threading.Lock()
 _SHUTTING_DOWN = threading.Event()
 # Tokens kept free for the template's own framing around the messages.
 _TEMPLATE_SLACK = 64
-_PROMPT_CACHE_BYTES = 1 << 30
+_PROMPT_CACHE_BYTES = 3 << 29  # 1.5 GiB: about four prompts (see prompt_cache)
 _EXIT_WAIT_S = 5.0
 
 
@@ -110,7 +110,7 @@ def load_model(path: str, n_ctx: int, n_threads: int) -> LoadedModel:
                 )
                 # The agent alternates prompts (answer, extract facts, answer...); keeping
                 # the KV state of recent prompts lets each one resume from its cached prefix.
-                llama.set_cache(LlamaRAMCache(capacity_bytes=_PROMPT_CACHE_BYTES))
+                llama.set_cache(prompt_cache(LlamaRAMCache, _PROMPT_CACHE_BYTES))
                 _MODELS[key] = LoadedModel(llama, threading.Lock())
             except Exception as exc:
                 raise ModelFileError(
@@ -118,6 +118,27 @@ def load_model(path: str, n_ctx: int, n_threads: int) -> LoadedModel:
                     "`memshelf models install` again."
                 ) from exc
         return _MODELS[key]
+
+
+def prompt_cache(base: type, capacity_bytes: int) -> Any:
+    """llama.cpp's RAM prompt cache, bounded by what its states really hold.
+
+    ``LlamaRAMCache`` counts only each saved state's KV bytes (~28 kB a token here),
+    but every state also carries a copy of the model's logits buffer: n_batch x vocab
+    floats, 311 MB with Qwen's 152k-token vocabulary. So "1 GiB" of KV kept dozens of
+    states and the process grew past 8 GB during ``eval qa``. Here every byte counts."""
+
+    class PromptCache(base):  # type: ignore[misc]
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                int(state.llama_state_size)
+                + int(getattr(state.scores, "nbytes", 0))
+                + int(getattr(state.input_ids, "nbytes", 0))
+                for state in self.cache_state.values()
+            )
+
+    return PromptCache(capacity_bytes=capacity_bytes)
 
 
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
