@@ -51,6 +51,17 @@ THURSDAY = date(2023, 5, 25)
         # an end, not a start: no day for valid_from
         ("The user is away until tomorrow.", "The user is away until 2023-05-26.", None),
         ("Today the user adopted a dog.", "On 2023-05-25 the user adopted a dog.", "2023-05-25"),
+        ("The party last Saturday was fun.", "The party on 2023-05-20 was fun.", "2023-05-20"),
+        (
+            "The user finished it all yesterday.",
+            "The user finished it all on 2023-05-24.",
+            "2023-05-24",
+        ),
+        (
+            "The user moved house; Yesterday the user unpacked.",
+            "The user moved house; On 2023-05-24 the user unpacked.",
+            "2023-05-24",
+        ),
     ],
 )
 def test_relative_dates_become_absolute(text: str, want: str, day: str | None) -> None:
@@ -164,3 +175,16 @@ def test_a_model_that_resolves_the_date_itself_is_grounded_and_kept() -> None:
         ("The user went to a support group on 2023-05-24.", None),
         ("The user booked their wedding for 2023-09-16 on 2023-05-24.", "2023-09-16"),
     ]
+
+
+def test_a_resolved_date_grounds_only_itself() -> None:
+    """The message's own dates are allowed in a fact as whole dates, not as a source of
+    digits: an invented count or a wrong day is still not grounded."""
+    model = _extractor(
+        {"text": "The user went to 3 support groups yesterday.", "kind": "event"},
+        {"text": "The user went to a support group on 2023-05-20.", "kind": "event"},
+        {"text": "The user, 24, went to a support group.", "kind": "event"},
+        {"text": "The user went to a support group on 2023-05-24.", "kind": "event"},
+    )
+    facts = extract_facts(model, "I went to a support group yesterday.", at="2023-05-25")
+    assert [f.text for f in facts] == ["The user went to a support group on 2023-05-24."]

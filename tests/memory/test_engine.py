@@ -186,7 +186,18 @@ def test_an_update_or_noop_sharing_only_the_subject_keeps_both_facts(
         ),
         # a NOOP's memory holds the fact's names
         ("The user lives in Stockholm.", "The user lives in Stockport.", "NOOP", "ADD"),
+        # 5-letter stems: a party is not a partner; two-letter words say nothing
+        ("The user's partner is a nurse.", "The user threw a party for a nurse.", "NOOP", "ADD"),
+        ("Marie aime la danse", "Marie aime la plage", "NOOP", "ADD"),
         # what still goes through
+        ("I run marathons", "The user runs marathons, usually two a year.", "UPDATE", "UPDATE"),
+        (
+            "Caroline lives in Boston.",
+            "Now Caroline lives in Denver after moving from Boston.",
+            "SUPERSEDE",
+            "SUPERSEDE",
+        ),
+        ("Melanie has two kids.", "Both of Melanie's two kids love camping.", "UPDATE", "UPDATE"),
         (
             "The user plays the cello",
             "The user plays the cello in a community orchestra",

@@ -136,15 +136,16 @@ def decide(model: BaseChatModel, fact: Fact, near: list[SearchItem]) -> tuple[Op
         decision.op == "SUPERSEDE" and announces_replacement(fact.text)
     ):
         return "ADD", None  # nothing in common but whom it is about, and no change announced
+    if decision.op == "UPDATE" and announces_replacement(fact.text):
+        # the model judged them the same fact (and they share more than the subject); a
+        # fact that says it changed replaces the old one rather than refining it, so the
+        # old one is kept as superseded
+        return "SUPERSEDE", decision.target
     if decision.op == "UPDATE":
         if not specifics(target) <= specifics(fact.text):
             return "ADD", None  # a refinement keeps every name and number of what it refines
         if not covers(fact.text, target):
             return "ADD", None  # ...and most of what it says
-        if announces_replacement(fact.text):
-            # the model judged them the same fact; a fact that says it changed replaces
-            # the old one rather than refining it, so the old one is kept as superseded
-            return "SUPERSEDE", decision.target
     if decision.op == "NOOP" and not (
         specifics(fact.text) <= specifics(target) and covers(target, fact.text)
     ):

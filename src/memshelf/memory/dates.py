@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
@@ -37,13 +38,15 @@ _RELATIVE = re.compile(
     rf"(?:last|this past) (?P<last_wd>{_WEEKDAY})|next (?P<next_wd>{_WEEKDAY})|"
     r"(?P<last_p>last|next|this past|this) (?P<period>week|weekend|month|year)|"
     rf"(?P<ago_n>{_COUNT}) (?P<ago_unit>day|week|month|year)s? ago"
-    # not a date: "last year's trip", "the last week of June", "Yesterday was fun"
-    r")\b(?!['\u2019]s\b| of\b| (?:was|is|has|had|will|were)\b)",
+    r")\b(?!['\u2019]s\b| of\b)",  # "last year's trip", "the last week of June": not a date
     re.IGNORECASE,
 )
 # "the last week" and "every last Saturday" are spans and habits; "than yesterday" a
 # comparison: no date is meant.
-_NOT_A_DATE_BEFORE = re.compile(r"\b(the|every|each|than|any|all)\s+$", re.IGNORECASE)
+_NOT_A_DATE_BEFORE = re.compile(r"\b(the|every|each|than)\s+$", re.IGNORECASE)
+# "Yesterday was the user's birthday": the day is the sentence's subject, not a time
+_AS_SUBJECT = re.compile(r"\s+(was|is|has|had|will|were)\b", re.IGNORECASE)
+_DATE_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|[A-Z][a-z]+ \d{4}|\b\d{4}\b")
 _DAY_OFFSETS = {
     "the day before yesterday": -2,
     "yesterday": -1,
@@ -128,27 +131,47 @@ def _resolve(m: re.Match[str], on: date) -> tuple[str, date | None]:
     return str(on.year - n), None
 
 
+def _dates(text: str, on: date) -> Iterator[tuple[re.Match[str], str, date | None]]:
+    """Each relative date in ``text`` that names a time: the match, its absolute wording
+    and the single day it names (if one)."""
+    for m in _RELATIVE.finditer(text):
+        before = text[: m.start()]
+        at_start = not before.strip() or before.rstrip().endswith((".", "!", "?", ";", ":"))
+        if not at_start and m.group(0)[:1].isupper():
+            continue  # a title: "Yesterday" by the Beatles
+        if _NOT_A_DATE_BEFORE.search(before):
+            continue  # a span, a habit or a comparison
+        if at_start and _AS_SUBJECT.match(text, m.end()):
+            continue  # "Yesterday was ..."
+        wording, day = _resolve(m, on)
+        yield m, wording, day
+
+
 def absolute_dates(text: str, on: date) -> tuple[str, date | None]:
     """``text`` with its relative dates made absolute as of ``on``, and the first day
     one of them names as a start or a time (None when none does: "until tomorrow"
     names an end)."""
-    first: list[date] = []
-
-    def replace(m: re.Match[str]) -> str:
-        at_start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", "!", "?"))
-        if (not at_start and m.group(0)[:1].isupper()) or _NOT_A_DATE_BEFORE.search(
-            text[: m.start()]
-        ):
-            return m.group(0)  # a title ("Yesterday" by the Beatles), a span or a habit
-        wording, day = _resolve(m, on)
+    parts: list[str] = []
+    first: date | None = None
+    done = 0
+    for m, wording, day in _dates(text, on):
         prep = (m["prep"] or "").lower()
-        if day is not None and not first and prep not in _END_PREPOSITIONS:
-            first.append(day)
+        if day is not None and first is None and prep not in _END_PREPOSITIONS:
+            first = day
         if prep in _POINT_PREPOSITIONS:
             out = f"{m['prep']} {wording}"
         else:
             lead = "on" if day is not None or "weekend" in wording else "in"
             out = f"{lead} {wording}"
-        return out[0].upper() + out[1:] if at_start else out
+        before = text[: m.start()]
+        if not before.strip() or before.rstrip().endswith((".", "!", "?", ";", ":")):
+            out = out[0].upper() + out[1:]
+        parts += [text[done : m.start()], out]
+        done = m.end()
+    return "".join(parts) + text[done:], first
 
-    return _RELATIVE.sub(replace, text), (first[0] if first else None)
+
+def date_tokens(text: str, on: date) -> set[str]:
+    """The absolute dates (2023-05-24, June 2023, 2022) the relative dates in ``text``
+    stand for: a fact may name them although the text does not."""
+    return {t for _, wording, _ in _dates(text, on) for t in _DATE_TOKEN.findall(wording)}

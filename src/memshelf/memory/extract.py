@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from memshelf.memory.dates import absolute_dates, message_date
+from memshelf.memory.dates import absolute_dates, date_tokens, message_date
 from memshelf.memory.guard import (
     MAX_FACT_CHARS,
     clean_fact,
@@ -109,6 +109,13 @@ def _date(value: str | None) -> str | None:
     return value if value and _DATE.match(value.strip()) else None
 
 
+def _undated(text: str, dates: set[str]) -> str:
+    """``text`` without the given absolute dates (whole tokens only), for grounding."""
+    for token in sorted(dates, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(token)}(?![\w-])", " ", text)
+    return text
+
+
 def _dated(text: str, kind: str, valid_from: str | None, on: date) -> tuple[str, str | None]:
     """The fact with its relative dates made absolute (unless that makes it too long),
     and an event's or plan's ``valid_from``: the day its text names, when the model
@@ -148,14 +155,14 @@ def extract_facts(
     result = extractor.invoke([SystemMessage(EXTRACT_SYSTEM), HumanMessage(prompt)])
     parsed = result if isinstance(result, ExtractedFacts) else ExtractedFacts.model_validate(result)
     source = f"{previous or ''} {speaker or ''} {message}"
-    if on is not None:  # a model that works out "yesterday" itself is grounded too
-        source += " " + absolute_dates(message, on)[0]
+    # a model that works out "yesterday" itself names a date the message does not hold
+    resolved = date_tokens(message, on) if on is not None else set()
     seen: dict[str, Fact] = {}
     for item in parsed.facts:
         cleaned = clean_fact(_named(item.text, speaker) if speaker else item.text)
         if cleaned and speaker and content_stems(cleaned) <= content_stems(speaker):
             continue  # "Ana is Ana.": a name alone says nothing
-        if not cleaned or is_attack(cleaned) or not grounded(cleaned, source):
+        if not cleaned or is_attack(cleaned) or not grounded(_undated(cleaned, resolved), source):
             continue
         kind = item.kind if item.kind in KINDS else KIND_FACT
         valid_from = _date(item.valid_from)

@@ -140,44 +140,57 @@ def shares_content(a: str, b: str, *, skip_subject: bool = False) -> bool:
     """Some content word in common (4-letter stems: "smoking" meets "smokes"); with
     ``skip_subject``, other than each text's first word and numbers (a person's name
     and a date are in many facts about other things)."""
-    return bool(_cover_stems(a, skip_subject) & _cover_stems(b, skip_subject))
+    return bool(_cover_stems(a, skip_subject, 4) & _cover_stems(b, skip_subject, 4))
 
 
 def covers(text: str, part: str, share: float = COVER_SHARE) -> bool:
     """Whether ``text`` says most of what ``part`` says: more than ``share`` of
-    ``part``'s content words (4-letter stems; not its first word, the subject, nor
-    numbers) are in ``text``. A subject is in every fact about that person, and a date
-    in every fact of that day, so neither says two facts are the same one."""
-    want = _cover_stems(part, skip_subject=True)
+    ``part``'s content words (5-letter stems, plural "s" off, so "runs" meets "run"
+    but "party" not "partner"; not its first word, the subject, nor numbers) are in
+    ``text``. A subject is in every fact about that person, and a date in every fact
+    of that day, so neither says two facts are the same one."""
+    want = _cover_stems(part, True, 5)
     if not want:
         return True
-    return len(want & _cover_stems(text, skip_subject=False)) > share * len(want)
+    return len(want & _cover_stems(text, False, 5)) > share * len(want)
 
 
 def same_subject(a: str, b: str) -> bool:
-    """False when both texts open with a different capitalised name ("Caroline ...",
-    "Melanie ..."; "Rust is ...", "Go is ..."): facts about different things."""
+    """False when each text opens with a capitalised word the other does not contain
+    ("Caroline ...", "Melanie ..."; "Rust is ...", "Go is ..."): facts about
+    different things. "Now Caroline ..." and "Caroline ..." are about one person."""
     first_a, first_b = _subject(a), _subject(b)
-    return first_a is None or first_b is None or first_a == first_b
+    if first_a is None or first_b is None or first_a == first_b:
+        return True
+    return first_a in _words(b) or first_b in _words(a)
 
 
 def _subject(text: str) -> str | None:
     words = text.strip().split(maxsplit=1)
     if not words or not words[0][:1].isupper():
         return None
-    word = words[0].lower().removesuffix("'s").removesuffix("\u2019s").strip(".,:;!?")
-    return None if word in _FRAMING or word in _OPENERS else word
+    found = _WORD.findall(words[0].lower())
+    return None if not found or found[0] in _FRAMING else found[0]
 
 
-_OPENERS = frozenset("our we you your yes no today yesterday last next this".split())
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
 
 
-def _cover_stems(text: str, skip_subject: bool) -> set[str]:
-    """4-letter stems of the content words, without numbers (and the first word)."""
+def _cover_stems(text: str, skip_subject: bool, size: int) -> set[str]:
+    """Stems of the content words of 3 letters or more (a plural "s" off), without
+    numbers (and without the first word)."""
     if skip_subject:
         parts = text.strip().split(maxsplit=1)
         text = parts[1] if len(parts) > 1 else ""
-    return {w[:4] for w in _stems(text) if not w.isdigit()}
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        if word in _FRAMING or word.isdigit() or len(word) < 3:
+            continue
+        if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+            word = word[:-1]
+        out.add(word[:size])
+    return out
 
 
 def specifics(text: str) -> set[str]:
