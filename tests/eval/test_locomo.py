@@ -132,6 +132,31 @@ def test_cli_writes_json_markdown_and_plot(data: Path, tmp_path: Path) -> None:
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["locomo", "--k", "0"], "positive whole numbers"),
+        (["locomo", "--k", "abc"], "positive whole numbers"),
+        (["locomo", "--conversations", "x"], "positions in the file"),
+        (["locomo", "--conversations", "2-1"], "selects nothing"),
+        (["locomo", "--pool", "0"], "--pool"),
+        (["locomo", "--keyword-weight", "2"], "--keyword-weight"),
+        (["qa", "--questions", "0"], "--questions"),
+    ],
+)
+def test_bad_options_are_usage_errors_not_zero_scores(
+    data: Path, tmp_path: Path, args: list[str], says: str
+) -> None:
+    """A script must not record a typo as a real 0.0 (new-user trial, issue 16)."""
+    command, *rest = args
+    result = run_cli(
+        "eval", command, "--data", str(data), *rest, data=tmp_path, MEMSHELF_EMBEDDINGS="fake:64"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert says in " ".join((result.stdout + result.stderr).split())
+    assert "bug in memshelf" not in result.stderr and "0.0" not in result.stdout
+
+
 def test_qa_with_scripted_models(data: Path) -> None:
     from langchain_core.messages import BaseMessage
 

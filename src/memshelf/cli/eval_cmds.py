@@ -23,7 +23,8 @@ def locomo(
     k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 5,10,25.")] = "5,10,25",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     limit_sessions: Annotated[
-        int | None, typer.Option("--limit-sessions", help="facts mode: first N sessions only.")
+        int | None,
+        typer.Option("--limit-sessions", min=1, help="facts mode: first N sessions only."),
     ] = None,
     model: ModelSpec = None,
     baselines: Annotated[
@@ -37,23 +38,42 @@ def locomo(
         ),
     ] = False,
     keyword_weight: Annotated[
-        float | None, typer.Option("--keyword-weight", help="Store fusion weight (default 0.2).")
+        float | None,
+        typer.Option(
+            "--keyword-weight", min=0.0, max=1.0, help="Store fusion weight, 0-1 (default 0.2)."
+        ),
     ] = None,
     diversity: Annotated[
-        float | None, typer.Option("--diversity", help="MMR weight of the reranking, 0-1.")
+        float | None,
+        typer.Option(
+            "--diversity", min=0.0, max=1.0, help="MMR weight of the reranking, 0-1 (default 0)."
+        ),
     ] = None,
     pool: Annotated[
-        int | None, typer.Option("--pool", help="Candidates fetched per wanted result.")
+        int | None,
+        typer.Option(
+            "--pool",
+            min=1,
+            help="Candidates fetched per wanted result (default 3: 75 for the top 25).",
+        ),
     ] = None,
     speaker_boost: Annotated[
         float | None,
-        typer.Option("--speaker-boost", help="Boost for the speaker a question names."),
+        typer.Option(
+            "--speaker-boost",
+            min=0.0,
+            max=1.0,
+            help="Boost for the speaker a question names, 0-1 (default 0.2).",
+        ),
     ] = None,
     unnamed_query: Annotated[
         float | None,
         typer.Option(
             "--unnamed-query",
-            help="Weight of a second search without the speakers a question names (0: off).",
+            min=0.0,
+            max=1.0,
+            help="Weight of a second search without the speakers a question names, 0-1 "
+            "(default 0.6; 0: off).",
         ),
     ] = None,
     embed_cache: Annotated[
@@ -86,9 +106,7 @@ def locomo(
         from memshelf.eval.cv import cv_markdown, run_cv
 
         try:
-            report = run_cv(
-                picked, embedder, dims, ks=[int(x) for x in k.split(",")], baselines=baselines
-            )
+            report = run_cv(picked, embedder, dims, ks=_cutoffs(k), baselines=baselines)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(cv_markdown(report))
@@ -123,7 +141,7 @@ def locomo(
             picked,
             embedder if embed_cache is not None else CachedDocuments(embedder, dims),
             dims,
-            ks=[int(x) for x in k.split(",")],
+            ks=_cutoffs(k),
             mode=mode,
             model=chat,
             limit_sessions=limit_sessions,
@@ -140,6 +158,19 @@ def locomo(
         typer.echo(f"report: {json_out}" + (f", plot: {png}" if plot(report, png) else ""))
 
 
+def _cutoffs(spec: str) -> list[int]:
+    """``--k 5,10,25``: positive whole numbers, or a usage error that says so."""
+    try:
+        ks = [int(x) for x in spec.split(",")]
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter(
+            f"use positive whole numbers such as 5,10,25 (got {spec!r}).", param_hint="--k"
+        )
+    return ks
+
+
 @app.command("qa")
 def qa(
     data: Annotated[Path, typer.Option("--data", help="LoCoMo-format JSON file.")],
@@ -147,11 +178,14 @@ def qa(
     judge_model: Annotated[
         str | None, typer.Option("--judge", help="Judge model (default: the answer model).")
     ] = None,
-    conversations: Annotated[str | None, typer.Option("--conversations")] = None,
-    questions: Annotated[
-        int | None, typer.Option("--questions", help="At most this many per conversation.")
+    conversations: Annotated[
+        str | None, typer.Option("--conversations", help="e.g. 0-4 or 1,3 (default: all).")
     ] = None,
-    k: Annotated[int, typer.Option("--k", help="Memories recalled per question.")] = 10,
+    questions: Annotated[
+        int | None,
+        typer.Option("--questions", min=1, help="Only the first N questions per conversation."),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Memories recalled per question.")] = 10,
     mode: Annotated[
         str,
         typer.Option(
@@ -163,10 +197,14 @@ def qa(
         int | None,
         typer.Option(
             "--limit-sessions",
-            help="First N sessions only, and only questions whose evidence lies inside them.",
+            min=1,
+            help="First N sessions only, and only questions whose evidence lies inside them "
+            "(facts mode with the local model: ~10 s per turn).",
         ),
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (with every answer) here.")
+    ] = None,
 ) -> None:
     """Answer questions from recalled memories; report LLM-judge accuracy (J) and token F1."""
     from rich.progress import Progress

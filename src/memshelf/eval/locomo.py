@@ -110,7 +110,17 @@ def select(conversations: list[Conversation], spec: str | None) -> list[Conversa
     picked: list[int] = []
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
-        picked.extend(range(int(lo), int(hi or lo) + 1))
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise ConfigurationError(
+                f"--conversations takes positions in the file such as 0-4 or 1,3; got {spec!r}."
+            ) from None
+        if last < first:
+            raise ConfigurationError(
+                f"--conversations {spec!r} selects nothing: write the lower position first."
+            )
+        picked.extend(range(first, last + 1))
     bad = [i for i in picked if not 0 <= i < len(conversations)]
     if bad:
         raise ConfigurationError(f"No conversation {bad[0]}: the file has {len(conversations)}.")

@@ -147,10 +147,12 @@ def fact_store(
     dims: int,
     model: BaseChatModel,
     stats: ShelfStats | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> SqliteStore:
     """A fresh in-process store holding what the memory engine remembers of ``conv``
     on the user ``sample_id``: each turn's facts (``runner.turn_facts``) consolidated in
-    order, each traced to its turn by ``provenance.message_id``."""
+    order, each traced to its turn by ``provenance.message_id``. ``note`` hears each
+    fact's fate (the local model takes ~10 s a turn: silence would look like a hang)."""
     stats = stats if stats is not None else ShelfStats()
     user = conv.sample_id
     store = SqliteStore(
@@ -163,6 +165,8 @@ def fact_store(
         stats.facts_extracted += 1
         stats.ops[outcome.op] += 1
         stats.by_model += outcome.by_model
+        if note:
+            note(f"  {turn.dia_id} {outcome.op}: {fact.text}")
     stats.seconds += time.perf_counter() - start
     stats.turns += len(conv.turns)
     stats.memories += _count(store, user, CURRENT)
@@ -179,6 +183,7 @@ def _recaller(
     model: BaseChatModel,
     k: int,
     stats: ShelfStats,
+    note: Callable[[str], None] | None = None,
 ) -> Iterator[Recaller]:
     """The memories the answer model is shown for a question, in one mode."""
     user = conv.sample_id
@@ -198,7 +203,7 @@ def _recaller(
         date = dates.get(str(provenance.get("message_id")))
         return f"({date}) {text}" if date else text
 
-    with fact_store(conv, embedder, dims, model, stats) as store:
+    with fact_store(conv, embedder, dims, model, stats, note) as store:
         yield lambda question: [
             dated(store, f.key, f.shown)
             for f in recall(store, user, question, k=k, char_budget=FACTS_CHAR_BUDGET)
@@ -263,7 +268,7 @@ def run_qa(
         for m in modes:
             if note:
                 note(f"{conv.sample_id} {m}: {len(conv.turns)} turns, {len(questions)} questions")
-            with _recaller(m, conv, embedder, dims, extractor, k, stats) as memories_for:
+            with _recaller(m, conv, embedder, dims, extractor, k, stats, note) as memories_for:
                 for q in questions:
                     start = time.perf_counter()
                     shown = memories_for(q.question)
