@@ -188,3 +188,19 @@ def test_a_resolved_date_grounds_only_itself() -> None:
     )
     facts = extract_facts(model, "I went to a support group yesterday.", at="2023-05-25")
     assert [f.text for f in facts] == ["The user went to a support group on 2023-05-24."]
+
+
+def test_valid_from_agrees_with_the_day_the_text_names() -> None:
+    """New-user trial: "next Friday" became "on 2026-12-04" in the text while the model's
+    valid_from said 2026-12-06; recall then showed both."""
+    model = _extractor(
+        {
+            "text": "The user is flying to Lisbon next Friday.",
+            "kind": "event",
+            "valid_from": "2026-12-06",
+        }
+    )
+    facts = extract_facts(model, "I'm flying to Lisbon next Friday.", at="2026-12-01")
+    assert [(f.text, f.valid_from) for f in facts] == [
+        ("The user is flying to Lisbon on 2026-12-04.", "2026-12-04")
+    ]

@@ -118,13 +118,14 @@ def _undated(text: str, dates: set[str]) -> str:
 
 def _dated(text: str, kind: str, valid_from: str | None, on: date) -> tuple[str, str | None]:
     """The fact with its relative dates made absolute (unless that makes it too long),
-    and an event's or plan's ``valid_from``: the day its text names, when the model
-    gave none or only the message's own date (what small models do)."""
+    and an event's or plan's ``valid_from``: the day its text names, unless the model
+    gave a date the text itself names (small models give the message's own date, or
+    another day: "next Friday" with valid_from on a Sunday)."""
     rewritten, day = absolute_dates(text, on)
     if len(rewritten) > MAX_FACT_CHARS:
         return text, valid_from
-    if day is not None and kind in DATED_KINDS and valid_from in (None, on.isoformat()):
-        valid_from = day.isoformat()
+    if day is not None and kind in DATED_KINDS and (valid_from or "") not in rewritten:
+        valid_from = day.isoformat()  # unless the model's date is one the text names
     return rewritten, valid_from
 
 
