@@ -204,3 +204,11 @@ def test_valid_from_agrees_with_the_day_the_text_names() -> None:
     assert [(f.text, f.valid_from) for f in facts] == [
         ("The user is flying to Lisbon on 2026-12-04.", "2026-12-04")
     ]
+
+
+def test_an_event_without_a_model_date_gets_the_day_its_text_names() -> None:
+    model = _extractor({"text": "The user went to a pottery class yesterday.", "kind": "event"})
+    facts = extract_facts(model, "I went to a pottery class yesterday.", at="2026-12-01")
+    assert [(f.text, f.valid_from) for f in facts] == [
+        ("The user went to a pottery class on 2026-11-30.", "2026-11-30")
+    ]

@@ -124,7 +124,7 @@ def _dated(text: str, kind: str, valid_from: str | None, on: date) -> tuple[str,
     rewritten, day = absolute_dates(text, on)
     if len(rewritten) > MAX_FACT_CHARS:
         return text, valid_from
-    if day is not None and kind in DATED_KINDS and (valid_from or "") not in rewritten:
+    if day is not None and kind in DATED_KINDS and not (valid_from and valid_from in rewritten):
         valid_from = day.isoformat()  # unless the model's date is one the text names
     return rewritten, valid_from
 

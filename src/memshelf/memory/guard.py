@@ -94,8 +94,8 @@ _FRAMING = frozenset(
     "wants want wanted would like prefers prefer".split()
 )
 GROUNDED_SHARE = 0.6
-# An UPDATE keeps at least this share of the memory it refines; a NOOP's memory says
-# at least this share of the new fact (see ``covers``).
+# An UPDATE keeps more than this share of the memory it refines; a NOOP's memory says
+# more than this share of the new fact (see ``covers``).
 COVER_SHARE = 0.5
 
 
