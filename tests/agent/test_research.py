@@ -10,7 +10,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +28,7 @@ from memshelf.agent.research import (
     web_search,
 )
 from memshelf.stores.sqlite import SqliteStore
+from memshelf.team.corpus_server import running
 
 PAGE = """<html><head><title>Fly.io docs</title><style>p{color:red}</style></head>
 <body><script>alert('x')</script><h1>Deploying</h1><p>Run <b>fly deploy</b> to ship.</p>
@@ -89,13 +89,8 @@ def serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[tuple[s
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Handler,), {"seen": seen}))
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(httpd):
         yield httpd.server_address[1], seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture(scope="module")

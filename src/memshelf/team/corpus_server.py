@@ -104,7 +104,14 @@ def serve_corpus(port: int = 0, *, or_any_free: bool = False) -> Iterator[str]:
     A fixed ``port`` (the CLI's :data:`DEFAULT_PORT`) keeps the demo's findings
     re-verifiable later: their URLs name it. When it is taken, ``or_any_free`` falls back
     to a free port instead of failing."""
-    server = _bind(port, or_any_free and port != 0)
+    with running(_bind(port, or_any_free and port != 0)) as origin:
+        yield origin
+
+
+@contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Serve a bound loopback ``server`` on a daemon thread until the block ends; yields
+    its origin (the tests' fake pages use it too)."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
